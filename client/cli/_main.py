@@ -1,0 +1,76 @@
+"""Root click group. Commands live one per module and load lazily, so ``--help`` never imports torch."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from nnparts.schemas.errors import NnpartsError
+
+# command name -> (module under nnparts.client.cli, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "model": ("model", "model_group", "Import and inspect origin models."),
+    "eval": ("evaluate", "eval_command", "Top-1 accuracy of a model or module package on a data spec."),
+    "publish": ("registry_cmds", "publish_command", "Publish a module package to a registry."),
+    "search": ("registry_cmds", "search_command", "Find modules by class name or alias."),
+    "show": ("registry_cmds", "show_command", "Show one module's manifest."),
+    "list": ("registry_cmds", "list_command", "List the modules of a registry."),
+    "yank": ("registry_cmds", "yank_command", "Mark a module version as yanked."),
+    "decompose": ("decompose", "decompose_command", "Cut a model into one module per class."),
+    "reengineer": ("reengineer", "reengineer_command", "Re-engineer a sub-model for target classes (SeaM)."),
+    "compose": ("compose", "compose_command", "Compose class modules into an N-way classifier."),
+    "install": ("install", "install_command", "Install modules by class name and write a lockfile."),
+    "assemble": ("assemble", "assemble_command", "Assemble installed modules into one model."),
+    "predict": ("predict", "predict_command", "Classify image files with an assembled model."),
+    "replace": ("replace", "replace_command", "Replace one class's module in an assembled model."),
+    "serve": ("serve", "serve_command", "Run a registry server that speaks the Hub API."),
+    "quickstart": ("quickstart", "quickstart_command", "The end-to-end demo on the bundled digits."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is invoked or asked for help."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if _available(name))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None or not _available(cmd_name):
+            return None
+        module = importlib.import_module(f"nnparts.client.cli.{spec[0]}")
+        command = getattr(module, spec[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NnpartsError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+def _available(name: str) -> bool:
+    spec = COMMANDS[name]
+    return importlib.util.find_spec(f"nnparts.client.cli.{spec[0]}") is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nnparts", prog_name="nnparts")
+def main() -> None:
+    """nnparts: pip for the pieces of trained CNNs.
+
+    Cut trained models into per-class modules, publish them to a registry, install them by class
+    name and assemble new models from them.
+    """

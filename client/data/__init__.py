@@ -1,0 +1,1 @@
+"""nnparts subpackage."""

@@ -1,0 +1,1 @@
+"""nnparts.schemas: the contracts. Standard library and jsonschema only; no torch, no network."""
