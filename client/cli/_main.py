@@ -8,27 +8,42 @@ import sys
 from typing import Any
 
 import click
-
 from nnparts.schemas.errors import NnpartsError
 
 # command name -> (module under nnparts.client.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "model": ("model", "model_group", "Import and inspect origin models."),
-    "eval": ("evaluate", "eval_command", "Top-1 accuracy of a model or module package on a data spec."),
+    "eval": (
+        "evaluate",
+        "eval_command",
+        "Top-1 accuracy of a model or module package on a data spec.",
+    ),
     "publish": ("registry_cmds", "publish_command", "Publish a module package to a registry."),
     "search": ("registry_cmds", "search_command", "Find modules by class name or alias."),
     "show": ("registry_cmds", "show_command", "Show one module's manifest."),
     "list": ("registry_cmds", "list_command", "List the modules of a registry."),
     "yank": ("registry_cmds", "yank_command", "Mark a module version as yanked."),
     "decompose": ("decompose", "decompose_command", "Cut a model into one module per class."),
-    "reengineer": ("reengineer", "reengineer_command", "Re-engineer a sub-model for target classes (SeaM)."),
+    "reengineer": (
+        "reengineer",
+        "reengineer_command",
+        "Re-engineer a sub-model for target classes (SeaM).",
+    ),
     "compose": ("compose", "compose_command", "Compose class modules into an N-way classifier."),
-    "install": ("install", "install_command", "Install modules by class name and write a lockfile."),
+    "install": (
+        "install",
+        "install_command",
+        "Install modules by class name and write a lockfile.",
+    ),
     "assemble": ("assemble", "assemble_command", "Assemble installed modules into one model."),
     "predict": ("predict", "predict_command", "Classify image files with an assembled model."),
     "replace": ("replace", "replace_command", "Replace one class's module in an assembled model."),
     "serve": ("serve", "serve_command", "Run a registry server that speaks the Hub API."),
-    "quickstart": ("quickstart", "quickstart_command", "The end-to-end demo on the bundled digits."),
+    "quickstart": (
+        "quickstart",
+        "quickstart_command",
+        "The end-to-end demo on the bundled digits.",
+    ),
 }
 
 

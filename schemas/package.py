@@ -1,0 +1,94 @@
+"""Torch-free access to a module package folder: read its manifest, verify every file.
+
+A module package on disk::
+
+    <package>/
+    ├── manifest.json        ModuleManifest (pretty, sorted JSON), validated on read
+    ├── graph.json           the data-only network description (see graph.schema.json)
+    └── *.safetensors        weights; each file's sha256 and size are in the manifest
+
+Anything that reads a package calls :func:`read_manifest` and :func:`verify_package` first; tensor
+shapes are checked by the torch-side loader (``nnparts.client.pack``) against ``manifest.tensors``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+
+from nnparts.schemas.errors import FileMissing, IntegrityError, ManifestError
+from nnparts.schemas.integrity import read_safetensors_header, sha256_bytes, verify_file
+from nnparts.schemas.manifest import ModuleManifest
+
+MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def read_manifest(package: str | Path) -> ModuleManifest:
+    """Parse and validate ``<package>/manifest.json``.
+
+    Raises:
+        FileMissing: the folder or its manifest does not exist.
+        ManifestError: the JSON is malformed or violates the schema (with the field's pointer).
+    """
+    path = Path(package) / MANIFEST_NAME
+    if not path.is_file():
+        raise FileMissing(str(path), hint="a module package is a folder with manifest.json")
+    raw = path.read_bytes()
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"manifest is {len(raw)} bytes, over {MAX_MANIFEST_BYTES}", source=str(path)
+        )
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise ManifestError(f"not valid JSON ({exc})", source=str(path), pointer="") from exc
+    return ModuleManifest.from_dict(doc, source=str(path))
+
+
+def manifest_sha256(package: str | Path) -> str:
+    """sha256 of the manifest file's bytes: how lockfiles and assemblies pin a module."""
+    return sha256_bytes((Path(package) / MANIFEST_NAME).read_bytes())
+
+
+def safe_relpath(path: str) -> PurePosixPath:
+    """Return ``path`` as a relative POSIX path, refusing absolute paths and ``..`` traversal."""
+    p = PurePosixPath(path)
+    if p.is_absolute() or ".." in p.parts or "\\" in path or "\x00" in path or not p.parts:
+        raise ManifestError(
+            f"unsafe file path {path!r}",
+            pointer="/files",
+            hint="paths must stay inside the package",
+        )
+    return p
+
+
+def verify_package(package: str | Path, manifest: ModuleManifest | None = None) -> ModuleManifest:
+    """Check every listed file's size and sha256, and that tensor entries name listed files.
+
+    Returns the manifest. Raises :class:`IntegrityError` on the first mismatch.
+    """
+    root = Path(package)
+    m = manifest or read_manifest(root)
+    listed = {f.path for f in m.files}
+    for entry in m.files:
+        verify_file(root / safe_relpath(entry.path), sha256=entry.sha256, size=entry.bytes)
+    if m.graph not in listed:
+        raise IntegrityError(
+            f"graph file {m.graph!r} is not listed in the manifest's files", path=str(root)
+        )
+    headers: dict[str, dict[str, object]] = {}
+    for t in m.tensors:
+        if t.file not in listed:
+            raise IntegrityError(
+                f"tensor {t.name!r} lives in unlisted file {t.file!r}", path=str(root)
+            )
+        if t.file not in headers:
+            headers[t.file] = read_safetensors_header(root / safe_relpath(t.file))
+        stored = [t.name] if t.storage == "dense" else [f"{t.name}::mask", f"{t.name}::values"]
+        for key in stored:
+            if key not in headers[t.file]:
+                raise IntegrityError(
+                    f"tensor {key!r} listed in the manifest is absent from {t.file}", path=str(root)
+                )
+    return m
