@@ -62,9 +62,7 @@ class FileMissing(NnpartsError, FileNotFoundError):
 class ManifestError(NnpartsError, ValueError):
     """A JSON document violates its schema; ``pointer`` is the JSON pointer of the failing field."""
 
-    def __init__(
-        self, message: str, *, pointer: str = "", source: str = "", hint: str | None = None
-    ):
+    def __init__(self, message: str, *, pointer: str = "", source: str = "", hint: str | None = None):
         self.pointer = pointer
         self.source = source
         where = f"{source}: " if source else ""
@@ -76,9 +74,7 @@ class IntegrityError(NnpartsError, ValueError):
     """A file or tensor does not match what its manifest records."""
 
     def __init__(self, message: str, *, path: str = "", hint: str | None = None) -> None:
-        super().__init__(
-            message, hint=hint or "the file is corrupt or was modified; fetch it again"
-        )
+        super().__init__(message, hint=hint or "the file is corrupt or was modified; fetch it again")
         self.path = path
 
 

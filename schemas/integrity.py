@@ -78,9 +78,7 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
         try:
             header: dict[str, Any] = json.loads(fh.read(length))
         except ValueError as exc:
-            raise IntegrityError(
-                f"corrupt safetensors header in {path}: {exc}", path=str(path)
-            ) from exc
+            raise IntegrityError(f"corrupt safetensors header in {path}: {exc}", path=str(path)) from exc
     return header
 
 

@@ -263,8 +263,7 @@ class ModuleManifest:
                 accuracy=d["origin"].get("accuracy"),
             ),
             classes=tuple(
-                ClassEntry(c["name"], int(c["origin_index"]), tuple(c["aliases"]))
-                for c in d["classes"]
+                ClassEntry(c["name"], int(c["origin_index"]), tuple(c["aliases"])) for c in d["classes"]
             ),
             method=d["method"]["name"],
             method_params=dict(d["method"]["params"]),
@@ -296,9 +295,7 @@ class ModuleManifest:
                 for f in d["files"]
             ),
             tensors=tuple(
-                TensorEntry(
-                    t["name"], t["file"], tuple(t["shape"]), t["dtype"], t["storage"], t.get("nnz")
-                )
+                TensorEntry(t["name"], t["file"], tuple(t["shape"]), t["dtype"], t["storage"], t.get("nnz"))
                 for t in d["tensors"]
             ),
             license=d["license"],

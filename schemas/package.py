@@ -36,9 +36,7 @@ def read_manifest(package: str | Path) -> ModuleManifest:
         raise FileMissing(str(path), hint="a module package is a folder with manifest.json")
     raw = path.read_bytes()
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestError(
-            f"manifest is {len(raw)} bytes, over {MAX_MANIFEST_BYTES}", source=str(path)
-        )
+        raise ManifestError(f"manifest is {len(raw)} bytes, over {MAX_MANIFEST_BYTES}", source=str(path))
     try:
         doc = json.loads(raw)
     except ValueError as exc:
@@ -74,15 +72,11 @@ def verify_package(package: str | Path, manifest: ModuleManifest | None = None) 
     for entry in m.files:
         verify_file(root / safe_relpath(entry.path), sha256=entry.sha256, size=entry.bytes)
     if m.graph not in listed:
-        raise IntegrityError(
-            f"graph file {m.graph!r} is not listed in the manifest's files", path=str(root)
-        )
+        raise IntegrityError(f"graph file {m.graph!r} is not listed in the manifest's files", path=str(root))
     headers: dict[str, dict[str, object]] = {}
     for t in m.tensors:
         if t.file not in listed:
-            raise IntegrityError(
-                f"tensor {t.name!r} lives in unlisted file {t.file!r}", path=str(root)
-            )
+            raise IntegrityError(f"tensor {t.name!r} lives in unlisted file {t.file!r}", path=str(root))
         if t.file not in headers:
             headers[t.file] = read_safetensors_header(root / safe_relpath(t.file))
         stored = [t.name] if t.storage == "dense" else [f"{t.name}::mask", f"{t.name}::values"]

@@ -43,9 +43,7 @@ def validate(doc: Any, kind: Kind, *, source: str = "") -> None:
     Raises:
         ManifestError: the first (deepest, then leftmost) violation with its JSON pointer.
     """
-    errors = sorted(
-        _validator(kind).iter_errors(doc), key=lambda e: (-len(e.path), list(map(str, e.path)))
-    )
+    errors = sorted(_validator(kind).iter_errors(doc), key=lambda e: (-len(e.path), list(map(str, e.path))))
     if not errors:
         return
     err = errors[0]
