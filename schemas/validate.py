@@ -12,8 +12,9 @@ from importlib import resources
 from typing import Any, Literal
 
 import jsonschema
-from nnparts.schemas.errors import ManifestError
 from referencing import Registry, Resource
+
+from nnparts.schemas.errors import ManifestError
 
 Kind = Literal["manifest", "model", "graph", "index_entry", "lockfile"]
 KINDS: tuple[Kind, ...] = ("manifest", "model", "graph", "index_entry", "lockfile")

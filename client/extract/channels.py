@@ -185,7 +185,7 @@ def extract(
         elif node.op == "position_mask":
             out_tensors[p["mask"]] = tensors[p["mask"]][o].contiguous()
         else:
-            for role, name in p.items():
+            for name in p.values():
                 out_tensors[name] = tensors[name]
         nodes.append(Node(node.name, node.op, node.inputs, a, p))
     return graph.with_nodes(nodes), out_tensors
