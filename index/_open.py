@@ -1,0 +1,69 @@
+"""Turn a ``--registry`` value into an :class:`IndexBackend`: a folder, ``file://``, or a Hub URL."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from nnparts.index.base import IndexBackend
+from nnparts.index.local import DirectoryIndex
+from nnparts.schemas.errors import UsageError
+
+HOME_ENV = "NNPARTS_HOME"
+
+
+def default_home() -> Path:
+    """``$NNPARTS_HOME`` when set and non-empty, else ``~/.cache/nnparts``."""
+    env = os.environ.get(HOME_ENV, "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "nnparts"
+
+
+def open_index(
+    spec: str | os.PathLike[str] | None = None,
+    *,
+    token: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> IndexBackend:
+    """Open the registry named by ``spec``. Cheap: nothing is read until the first query.
+
+    Args:
+        spec: ``None`` for :func:`default_home`; a folder path or ``file://`` URL for a
+            :class:`DirectoryIndex`; an ``http(s)://`` URL for ``nnparts.index.hub.HubIndex``.
+        token: access token for a Hub registry (ignored by folders).
+        cache_dir: download cache for a Hub registry (ignored by folders).
+
+    Raises:
+        UsageError: an unsupported URL scheme, or a Hub URL while ``nnparts.index.hub`` is absent.
+    """
+    if spec is None:
+        return DirectoryIndex(default_home())
+    text = os.fspath(spec)
+    if isinstance(spec, str) and "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme == "file":
+            return DirectoryIndex(Path(text[len("file://") :]))
+        if scheme in ("http", "https"):
+            return _hub_index(text, token=token, cache_dir=cache_dir)
+        raise UsageError(
+            f"unsupported registry URL {text!r}", hint="use a folder path, file://, http:// or https://"
+        )
+    if not text.strip():
+        raise UsageError("empty registry path", hint="pass a folder or a URL, or unset --registry")
+    return DirectoryIndex(Path(text))
+
+
+def _hub_index(url: str, *, token: str | None, cache_dir: str | os.PathLike[str] | None) -> IndexBackend:
+    try:
+        hub = importlib.import_module("nnparts.index.hub")
+    except ModuleNotFoundError as exc:
+        if exc.name != "nnparts.index.hub":
+            raise
+        raise UsageError(
+            f"cannot open {url}: Hub registries need nnparts.index.hub, which this install lacks",
+            hint="use a local registry folder",
+        ) from exc
+    backend = hub.HubIndex(url, token=token, cache_dir=None if cache_dir is None else Path(cache_dir))
+    if not isinstance(backend, IndexBackend):
+        raise TypeError(f"nnparts.index.hub.HubIndex must subclass IndexBackend, got {type(backend)!r}")
+    return backend

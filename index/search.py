@@ -1,0 +1,95 @@
+"""Queries over index entries: class-name and alias matching, version ordering, nearest names.
+
+Pure functions over a sequence of :class:`IndexEntry`; every backend shares them, so a class query
+means the same thing against a folder and against a Hub. Cost: one linear pass over the entries given.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+
+from nnparts.schemas.errors import ModuleNotFound, UnknownClass
+from nnparts.schemas.index_entry import IndexEntry
+
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:([.+-])(.*))?$")
+
+
+def version_key(version: str) -> tuple[int, int, int, int, str]:
+    """Sort key: numeric ``major.minor.patch``; a ``-suffix`` (pre-release) sorts before the release,
+    a ``+suffix`` or ``.suffix`` (build, post) after it. Unparseable versions sort first."""
+    m = _VERSION.match(version)
+    if m is None:
+        return (-1, -1, -1, 0, version)
+    sep, rest = m.group(4), m.group(5) or ""
+    rank = 1 if sep is None else (0 if sep == "-" else 2)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), rank, rest)
+
+
+def entry_key(entry: IndexEntry) -> tuple[str, tuple[int, int, int, int, str]]:
+    """The canonical order of entries: id, then version."""
+    return (entry.id, version_key(entry.version))
+
+
+def sort_entries(entries: Iterable[IndexEntry]) -> list[IndexEntry]:
+    return sorted(entries, key=entry_key)
+
+
+def match_class(
+    entries: Iterable[IndexEntry], class_query: str, *, include_yanked: bool = False
+) -> list[IndexEntry]:
+    """Entries providing ``class_query`` (name or alias, case-insensitive), in canonical order."""
+    return sort_entries(e for e in entries if e.matches(class_query) and (include_yanked or not e.yanked))
+
+
+def known_classes(entries: Iterable[IndexEntry]) -> list[str]:
+    """Sorted canonical class names provided by any entry (yanked ones included)."""
+    return sorted({c.name for e in entries for c in e.classes}, key=lambda n: (n.casefold(), n))
+
+
+def nearest_classes(class_query: str, entries: Iterable[IndexEntry], *, limit: int = 3) -> list[str]:
+    """Up to ``limit`` known class names close to ``class_query`` (difflib ratio >= 0.6), aliases too."""
+    spelled: dict[str, str] = {}
+    for e in entries:
+        for c in e.classes:
+            for word in (c.name, *c.aliases):
+                spelled.setdefault(word.casefold(), c.name)
+    close = difflib.get_close_matches(class_query.strip().casefold(), list(spelled), n=limit * 2)
+    names: list[str] = []
+    for word in close:
+        if spelled[word] not in names:
+            names.append(spelled[word])
+    return names[:limit]
+
+
+def require_class(class_query: str, entries: Sequence[IndexEntry]) -> None:
+    """Raise :class:`UnknownClass` (with the nearest names) unless some entry, yanked or not, has it."""
+    if not any(e.matches(class_query) for e in entries):
+        raise UnknownClass(class_query, nearest_classes(class_query, entries))
+
+
+def select_version(entries: Iterable[IndexEntry], module_id: str, version: str | None = None) -> IndexEntry:
+    """The entry ``module_id@version``; with ``version=None`` the latest non-yanked version.
+
+    An explicit version is returned even when yanked (an exact pin still resolves, as in pip).
+
+    Raises:
+        ModuleNotFound: no such id, no such version, or every version is yanked.
+    """
+    versions = sort_entries(e for e in entries if e.id == module_id)
+    if not versions:
+        raise ModuleNotFound(module_id)
+    if version is not None:
+        for e in versions:
+            if e.version == version:
+                return e
+        known = ", ".join(e.version for e in versions)
+        raise ModuleNotFound(f"{module_id}@{version}", hint=f"published versions: {known}")
+    live = [e for e in versions if not e.yanked]
+    if not live:
+        known = ", ".join(e.version for e in versions)
+        raise ModuleNotFound(
+            module_id, hint=f"every version is yanked ({known}); name one explicitly with --version"
+        )
+    return live[-1]
