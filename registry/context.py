@@ -1,0 +1,91 @@
+"""What every route receives: the server's parts (``Hub``) and the parsed request (``Call``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from nnparts.registry.auth import Authorizer, Principal
+from nnparts.registry.config import ServerConfig
+from nnparts.registry.errors import RepoNotFound
+from nnparts.registry.names import check_name, check_repo_type
+from nnparts.registry.signing import UrlSigner
+from nnparts.registry.storage import RepoKey, RepoRecord, Storage
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+
+
+@dataclass(frozen=True)
+class Hub:
+    """The server's long-lived parts, built once by ``create_app``."""
+
+    config: ServerConfig
+    storage: Storage
+    auth: Authorizer
+    signer: UrlSigner
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: URL parameters (percent-decoded) and the authenticated caller."""
+
+    request: Request
+    params: dict[str, str]
+    principal: Principal | None
+    hub: Hub
+
+    @property
+    def base_url(self) -> str:
+        """Base URL for links in responses, without trailing slash."""
+        configured = self.hub.config.public_url
+        return (configured or str(self.request.base_url)).rstrip("/")
+
+    def repo_key(self) -> RepoKey:
+        """The repo named by the URL (``rtype`` = models/datasets/spaces or ``rprefix``)."""
+        if "rtype" in self.params:
+            repo_type = API_TYPES[self.params["rtype"]]
+        else:
+            repo_type = {"datasets": "dataset", "spaces": "space"}.get(
+                self.params.get("rprefix") or "", "model"
+            )
+        return make_key(repo_type, self.params["ns"], self.params["name"])
+
+    def repo_url(self, key: RepoKey) -> str:
+        return f"{self.base_url}/{URL_PREFIXES[key.type]}{key.id}"
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking storage work in the thread pool."""
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    def visible(self, record: RepoRecord) -> RepoRecord:
+        """``record`` if the caller may see it, else ``RepoNotFound`` (private repos hide)."""
+        if not self.hub.auth.can_read(self.principal, record.key.namespace, private=record.private):
+            raise RepoNotFound(f"{record.key.type} repository {record.key.id!r} not found")
+        return record
+
+    async def readable_repo(self) -> RepoRecord:
+        """The URL's repo, checked for visibility."""
+        return self.visible(await self.run(self.hub.storage.get_repo, self.repo_key()))
+
+    async def writable_repo(self) -> RepoRecord:
+        """The URL's repo, checked for write access (401/403, or 404 if hidden anyway)."""
+        key = self.repo_key()
+        self.hub.auth.require_write(self.principal, key.namespace)
+        return self.visible(await self.run(self.hub.storage.get_repo, key))
+
+
+def make_key(repo_type: str, namespace: str, name: str) -> RepoKey:
+    """A validated ``RepoKey``."""
+    return RepoKey(
+        type=check_repo_type(repo_type),
+        namespace=check_name(namespace, what="namespace"),
+        name=check_name(name),
+    )

@@ -1,0 +1,163 @@
+"""Uploads: preupload (the server picks ``regular`` or ``lfs``) and NDJSON commits."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from nnparts.registry import errors
+from nnparts.registry.blobstore import BlobInfo
+from nnparts.registry.bodies import iter_lines, read_json
+from nnparts.registry.context import Call
+from nnparts.registry.names import check_folder, check_path, check_revision, is_commit_sha
+from nnparts.registry.router import API_REPO, Router
+from nnparts.registry.storage import CommitOp, CommitRequest, FileEntry
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_TITLE = 1000
+
+
+def register(router: Router) -> None:
+    router.add("POST", API_REPO + r"/preupload/(?P<rev>[^/]+)", preupload)
+    router.add("POST", API_REPO + r"/commit/(?P<rev>[^/]+)", commit)
+
+
+async def preupload(call: Call) -> Response:
+    """For each file: ``uploadMode`` (``lfs`` above the threshold), ``shouldIgnore``, remote ``oid``."""
+    record = await call.writable_repo()
+    body = await read_json(call.request, call.hub.config.max_json_bytes)
+    files = body.get("files")
+    if not isinstance(files, list):
+        raise errors.BadRequest("field 'files' (list) is required")
+    storage = call.hub.storage
+    head = await call.run(storage.resolve, record.key, check_revision(call.params["rev"]))
+    existing = {f.path: f for f in await call.run(storage.list_files, record.key, head)}
+    threshold = call.hub.config.lfs_threshold_bytes
+    out: list[dict[str, Any]] = []
+    for item in files:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise errors.BadRequest("each file needs a string 'path'")
+        path = check_path(item["path"])
+        size = item.get("size", 0)
+        if not isinstance(size, int) or size < 0:
+            raise errors.BadRequest(f"size of {path!r} must be a non-negative integer")
+        mode = "lfs" if size > threshold else "regular"
+        remote: FileEntry | None = existing.get(path)
+        oid = None
+        if remote is not None and mode == "lfs":
+            oid = remote.sha256
+        elif remote is not None and not remote.lfs:
+            oid = remote.git_oid  # git blob sha1, what the client computes for regular files
+        out.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
+    return JSONResponse({"files": out, "commitOid": head.sha})
+
+
+async def commit(call: Call) -> Response:
+    """Apply an NDJSON commit atomically; 412 on a stale ``parentCommit``.
+
+    Regular files are decoded and stored as blobs while the body streams in (memory: one file);
+    the commit itself is one storage transaction.
+    """
+    record = await call.writable_repo()
+    if call.request.query_params.get("create_pr") in ("1", "true", "True"):
+        raise errors.BadRequest("pull requests are not supported by this server")
+    branch = check_revision(call.params["rev"])
+    if branch.startswith("refs/heads/"):
+        branch = branch[len("refs/heads/") :]
+    if is_commit_sha(branch):
+        raise errors.BadRequest("commits must target a branch, not a commit sha")
+    storage = call.hub.storage
+    header: dict[str, Any] | None = None
+    ops: list[CommitOp] = []
+    async for line in iter_lines(call.request, call.hub.config.max_commit_bytes):
+        key, value = _parse_line(line)
+        if header is None:
+            if key != "header":
+                raise errors.BadRequest("the first NDJSON line must be the 'header'")
+            header = value
+            continue
+        if key == "file":
+            path = check_path(_str(value, "path"))
+            content = _decode(value, path)
+            blob = await call.run(storage.put_blob, content)
+            ops.append(CommitOp("add", path, blob=blob, lfs=False))
+        elif key == "lfsFile":
+            path = check_path(_str(value, "path"))
+            oid, size = _str(value, "oid"), value.get("size")
+            if value.get("algo", "sha256") != "sha256" or not _SHA256.fullmatch(oid):
+                raise errors.BadRequest(f"lfsFile {path!r} needs algo 'sha256' and a 64-hex oid")
+            if not isinstance(size, int) or size < 0:
+                raise errors.BadRequest(f"lfsFile {path!r} needs a non-negative integer size")
+            known = await call.run(storage.blob, oid)
+            git_oid = known.git_oid if known is not None else ""
+            ops.append(CommitOp("add", path, blob=BlobInfo(oid, size, git_oid), lfs=True))
+        elif key == "deletedFile":
+            ops.append(CommitOp("delete_file", check_path(_str(value, "path"))))
+        elif key == "deletedFolder":
+            ops.append(CommitOp("delete_folder", check_folder(_str(value, "path"))))
+        elif key == "header":
+            raise errors.BadRequest("only one 'header' line is allowed")
+        else:
+            raise errors.BadRequest(f"unsupported NDJSON key {key!r}")
+    if header is None:
+        raise errors.BadRequest("empty commit body: expected an NDJSON 'header' line")
+    parent = header.get("parentCommit")
+    if parent is not None and (not isinstance(parent, str) or not is_commit_sha(parent)):
+        raise errors.BadRequest("parentCommit must be a 40-hex commit sha")
+    title = header.get("summary") or "update"
+    message = header.get("description") or ""
+    if not isinstance(title, str) or not isinstance(message, str) or len(title) > MAX_TITLE:
+        raise errors.BadRequest(f"summary and description must be strings (summary <= {MAX_TITLE})")
+    author = call.principal.user if call.principal else "anonymous"
+    request = CommitRequest(
+        key=record.key,
+        branch=branch,
+        title=title,
+        message=message,
+        author=author,
+        ops=tuple(ops),
+        parent=parent,
+    )
+    done = await call.run(storage.commit, request)
+    commit_url = f"{call.repo_url(record.key)}/commit/{done.sha}"
+    return JSONResponse(
+        {"success": True, "commitOid": done.sha, "commitUrl": commit_url, "pullRequestUrl": None}
+    )
+
+
+def _parse_line(line: bytes) -> tuple[str, dict[str, Any]]:
+    try:
+        doc = json.loads(line)
+    except ValueError as err:
+        raise errors.BadRequest(f"malformed NDJSON line: {err}") from err
+    if not isinstance(doc, dict) or not isinstance(doc.get("key"), str):
+        raise errors.BadRequest("each NDJSON line must be an object with a string 'key'")
+    value = doc.get("value")
+    if not isinstance(value, dict):
+        raise errors.BadRequest(f"NDJSON line {doc['key']!r} needs an object 'value'")
+    return doc["key"], value
+
+
+def _str(value: dict[str, Any], name: str) -> str:
+    field = value.get(name)
+    if not isinstance(field, str):
+        raise errors.BadRequest(f"field {name!r} (string) is required")
+    return field
+
+
+def _decode(value: dict[str, Any], path: str) -> bytes:
+    content = _str(value, "content")
+    encoding = value.get("encoding", "base64")
+    if encoding == "base64":
+        try:
+            return base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise errors.BadRequest(f"content of {path!r} is not valid base64") from err
+    if encoding in ("utf-8", "utf8"):
+        return content.encode()
+    raise errors.BadRequest(f"unsupported encoding {encoding!r} for {path!r}")

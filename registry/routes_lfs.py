@@ -1,0 +1,101 @@
+"""Git LFS batch API: ``batch`` hands out signed ``PUT`` URLs, ``PUT`` stores, ``verify`` checks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from nnparts.registry import errors, hub_wire
+from nnparts.registry.bodies import iter_body, read_json
+from nnparts.registry.context import Call
+from nnparts.registry.router import FILE_REPO, Router
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+BUFFER = 1024 * 1024
+
+
+def register(router: Router) -> None:
+    router.add("POST", FILE_REPO + r"\.git/info/lfs/objects/batch", batch)
+    router.add("POST", FILE_REPO + r"\.git/info/lfs/objects/verify", verify)
+    router.add("PUT", r"/api/_lfs/upload/(?P<oid>[0-9a-f]{64})", upload)
+
+
+def _object(item: Any) -> tuple[str, int]:
+    if not isinstance(item, dict):
+        raise errors.BadRequest("each LFS object must be a JSON object")
+    oid, size = item.get("oid"), item.get("size")
+    if not isinstance(oid, str) or not _SHA256.fullmatch(oid):
+        raise errors.BadRequest("LFS object oid must be 64 lowercase hex (sha256)")
+    if not isinstance(size, int) or size < 0:
+        raise errors.BadRequest("LFS object size must be a non-negative integer")
+    return oid, size
+
+
+async def batch(call: Call) -> Response:
+    """Upload instructions per object: none if stored, else a signed ``PUT`` plus ``verify``."""
+    record = await call.writable_repo()
+    body = await read_json(call.request, call.hub.config.max_json_bytes)
+    if body.get("operation") != "upload":
+        raise errors.BadRequest("only the 'upload' LFS operation is supported")
+    objects = body.get("objects")
+    if not isinstance(objects, list):
+        raise errors.BadRequest("field 'objects' (list) is required")
+    limit = call.hub.config.max_body_bytes
+    repo_url = call.repo_url(record.key)
+    out: list[dict[str, Any]] = []
+    for item in objects:
+        oid, size = _object(item)
+        known = await call.run(call.hub.storage.blob, oid)
+        entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+        if size > limit:
+            entry["error"] = {"code": 413, "message": f"object larger than {limit} bytes"}
+        elif known is None or known.size != size:
+            query = call.hub.signer.query(oid, size, f"{record.key.type}:{record.key.id}")
+            entry["actions"] = {
+                "upload": {
+                    "href": f"{call.base_url}/api/_lfs/upload/{oid}?{query}",
+                    "expires_in": call.hub.config.upload_url_ttl_s,
+                },
+                "verify": {"href": f"{repo_url}.git/info/lfs/objects/verify"},
+            }
+        out.append(entry)
+    return JSONResponse({"transfer": "basic", "objects": out}, media_type=hub_wire.LFS_JSON)
+
+
+async def upload(call: Call) -> Response:
+    """The unauthenticated ``PUT`` of one blob; the URL's HMAC signature is the credential."""
+    oid = call.params["oid"]
+    grant = call.hub.signer.check(oid, dict(call.request.query_params))
+    storage = call.hub.storage
+    if grant.size > call.hub.config.max_body_bytes:
+        raise errors.BodyTooLarge(call.hub.config.max_body_bytes)
+    writer = await call.run(storage.blob_writer, grant.size)
+    try:
+        pending: list[bytes] = []
+        buffered = 0
+        async for chunk in iter_body(call.request, grant.size):
+            pending.append(chunk)
+            buffered += len(chunk)
+            if buffered >= BUFFER:
+                await call.run(writer.write, b"".join(pending))
+                pending, buffered = [], 0
+        if pending:
+            await call.run(writer.write, b"".join(pending))
+        info = await call.run(writer.finish, oid)
+    except BaseException:
+        writer.abort()
+        raise
+    await call.run(storage.register_blob, info)
+    return Response(status_code=200)
+
+
+async def verify(call: Call) -> Response:
+    """200 if the object is stored with that size, else 404 ``EntryNotFound``."""
+    await call.writable_repo()
+    oid, size = _object(await read_json(call.request, call.hub.config.max_json_bytes))
+    known = await call.run(call.hub.storage.blob, oid)
+    if known is None or known.size != size:
+        raise errors.EntryNotFound(f"LFS object {oid} ({size} bytes) was not uploaded")
+    return JSONResponse({"oid": oid, "size": size})

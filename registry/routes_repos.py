@@ -1,0 +1,106 @@
+"""Repository lifecycle and identity: create, delete, info, whoami, validate-yaml, harnesses."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse, Response
+
+from nnparts.registry import errors
+from nnparts.registry.bodies import read_json
+from nnparts.registry.context import Call, make_key
+from nnparts.registry.names import check_revision
+from nnparts.registry.router import API_REPO, Router
+from nnparts.registry.storage import MAIN, RepoKey
+from nnparts.registry.views import repo_info
+
+
+def register(router: Router) -> None:
+    router.add("GET", r"/api/whoami-v2", whoami)
+    router.add("GET", r"/api/agent-harnesses", agent_harnesses)
+    router.add("POST", r"/api/validate-yaml", validate_yaml)
+    router.add("POST", r"/api/repos/create", create_repo)
+    router.add("DELETE", r"/api/repos/delete", delete_repo)
+    router.add("GET", API_REPO + r"(?:/revision/(?P<rev>[^/]+))?", get_repo_info)
+
+
+async def whoami(call: Call) -> Response:
+    """The caller; 401 without a token (open servers answer ``anonymous``)."""
+    principal = call.principal
+    if principal is None and not call.hub.auth.open:
+        raise errors.Unauthenticated("whoami needs a token")
+    name = principal.user if principal else "anonymous"
+    orgs = sorted(ns for ns in (principal.scopes if principal else {}) if ns not in ("*", name))
+    return JSONResponse(
+        {
+            "type": "user",
+            "name": name,
+            "fullname": name,
+            "orgs": [{"name": ns, "type": "org"} for ns in orgs],
+            "auth": {"type": "access_token", "accessToken": {"displayName": "nnparts", "role": "write"}},
+        }
+    )
+
+
+async def agent_harnesses(call: Call) -> Response:
+    """Telemetry probe of the client: nothing to report."""
+    return JSONResponse({"harnesses": {}, "standardEnvVars": []})
+
+
+async def validate_yaml(call: Call) -> Response:
+    """Model-card validation: always JSON, never rejects (the server parses cards leniently)."""
+    await read_json(call.request, call.hub.config.max_json_bytes)
+    return JSONResponse({"errors": [], "warnings": []})
+
+
+def _key_from_body(call: Call, body: dict[str, object], *, default_ns: bool) -> RepoKey:
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise errors.BadRequest("field 'name' (string) is required")
+    organization = body.get("organization")
+    if "/" in name and organization is None:
+        organization, name = name.split("/", 1)
+    if organization is None and default_ns and call.principal is not None:
+        organization = call.principal.user
+    if not isinstance(organization, str):
+        raise errors.BadRequest(
+            "field 'organization' is required", hint="use a repo id of the form 'namespace/name'"
+        )
+    repo_type = body.get("type") or "model"
+    if not isinstance(repo_type, str):
+        raise errors.BadRequest("field 'type' must be a string")
+    return make_key(repo_type, organization, name)
+
+
+async def create_repo(call: Call) -> Response:
+    """``{"url"}``; 409 with ``url`` when the repo exists (``exist_ok=True`` relies on it)."""
+    body = await read_json(call.request, call.hub.config.max_json_bytes)
+    key = _key_from_body(call, body, default_ns=True)
+    call.hub.auth.require_write(call.principal, key.namespace)
+    private = body.get("private") is True or body.get("visibility") == "private"
+    author = call.principal.user if call.principal else "anonymous"
+    try:
+        await call.run(call.hub.storage.create_repo, key, private=private, author=author)
+    except errors.AlreadyExists as err:
+        raise errors.AlreadyExists(
+            f"You already created this {key.type} repo: {key.id}", url=call.repo_url(key)
+        ) from err
+    url = call.repo_url(key)
+    return JSONResponse({"url": url, "name": key.id, "id": key.id})
+
+
+async def delete_repo(call: Call) -> Response:
+    body = await read_json(call.request, call.hub.config.max_json_bytes)
+    key = _key_from_body(call, body, default_ns=True)
+    call.hub.auth.require_write(call.principal, key.namespace)
+    call.visible(await call.run(call.hub.storage.get_repo, key))
+    await call.run(call.hub.storage.delete_repo, key)
+    return JSONResponse({})
+
+
+async def get_repo_info(call: Call) -> Response:
+    """Repo info at ``main`` or ``/revision/{rev}``, with ``siblings``."""
+    record = await call.readable_repo()
+    revision = check_revision(call.params.get("rev", MAIN))
+    storage = call.hub.storage
+    commit = await call.run(storage.resolve, record.key, revision)
+    files = await call.run(storage.list_files, record.key, commit)
+    return JSONResponse(repo_info(record, sha=commit.sha, files=files))

@@ -1,0 +1,84 @@
+"""JSON shapes the Hub client parses: repo info, tree items, commits, refs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from nnparts.registry.storage import CommitRecord, FileEntry, RefRecord, RepoRecord, lfs_pointer
+
+
+def repo_info(record: RepoRecord, *, sha: str | None, files: Sequence[FileEntry] | None) -> dict[str, Any]:
+    """``ModelInfo``/``DatasetInfo`` fields; ``id`` and ``sha`` are what the client requires."""
+    info: dict[str, Any] = {
+        "_id": record.key.id,
+        "id": record.key.id,
+        "author": record.key.namespace,
+        "sha": sha,
+        "private": record.private,
+        "gated": False,
+        "disabled": False,
+        "downloads": 0,
+        "likes": 0,
+        "createdAt": record.created_at,
+        "lastModified": record.last_modified,
+        "tags": list(record.tags),
+        "cardData": record.card_data,
+    }
+    if record.key.type == "model":
+        info["modelId"] = record.key.id
+        library = record.card_data.get("library_name")
+        if isinstance(library, str):
+            info["library_name"] = library
+    if files is not None:
+        info["siblings"] = [sibling(f) for f in files]
+    return info
+
+
+def sibling(entry: FileEntry) -> dict[str, Any]:
+    item: dict[str, Any] = {"rfilename": entry.path, "size": entry.size, "blobId": entry.git_oid}
+    if entry.lfs:
+        item["lfs"] = _lfs(entry)
+    return item
+
+
+def file_item(entry: FileEntry) -> dict[str, Any]:
+    """A tree item of type ``file``: ``oid`` is the git blob id, ``size`` the real size."""
+    item: dict[str, Any] = {"type": "file", "oid": entry.git_oid, "size": entry.size, "path": entry.path}
+    if entry.lfs:
+        item["lfs"] = _lfs(entry) | {"oid": entry.sha256}
+    return item
+
+
+def folder_item(path: str, files: Sequence[FileEntry]) -> dict[str, Any]:
+    """A tree item of type ``directory``; its ``oid`` is derived from the files below it."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for f in files:
+        digest.update(f"{f.path}\0{f.git_oid}\n".encode())
+    return {"type": "directory", "oid": digest.hexdigest(), "size": 0, "path": path}
+
+
+def _lfs(entry: FileEntry) -> dict[str, Any]:
+    pointer = lfs_pointer(entry.sha256, entry.size)
+    return {"sha256": entry.sha256, "size": entry.size, "pointerSize": len(pointer)}
+
+
+def commit_item(commit: CommitRecord) -> dict[str, Any]:
+    return {
+        "id": commit.sha,
+        "authors": [{"user": commit.author}],
+        "date": commit.date,
+        "title": commit.title,
+        "message": commit.message,
+    }
+
+
+def ref_item(ref: RefRecord) -> dict[str, Any]:
+    prefix = "refs/heads/" if ref.kind == "branch" else "refs/tags/"
+    return {"name": ref.name, "ref": prefix + ref.name, "targetCommit": ref.sha}
+
+
+def etag_of(entry: FileEntry) -> str:
+    """The file's ETag value (unquoted): sha256 for LFS files, git blob sha1 otherwise."""
+    return entry.sha256 if entry.lfs else entry.git_oid
