@@ -100,7 +100,7 @@ def show_command(module_id: str, version: str | None, as_json: bool, registry: s
         ("params", f"{manifest.mask.params_after:,} of {manifest.mask.params_before:,}"),
         (
             "accuracy",
-            f"{_pct(entry.accuracy)} on {metrics.get('split', '?')} ({metrics.get('samples', '?')})",
+            f"{_pct(entry.accuracy)} on {metrics.get('split', '?')} ({metrics.get('samples', '?')} samples)",
         ),
         ("input", "x".join(str(v) for v in entry.input)),
         ("size", f"{_size(entry.bytes)} in {len(manifest.files)} files"),

@@ -211,7 +211,7 @@ def test_fetch_copies_a_verified_package(zoo: DirectoryIndex, tmp_path: Path) ->
     assert verify_package(dest).class_names == ("automobile", "truck")
     assert zoo.fetch(entry, dest) == dest  # already there and intact: no-op
     other = zoo.get("zoo/dog")
-    with pytest.raises(RegistryError, match="already exists and does not hold an intact zoo/dog@1.0.0"):
+    with pytest.raises(RegistryError, match=r"already exists and does not hold an intact zoo/dog@1\.0\.0"):
         zoo.fetch(other, dest)
 
 
@@ -274,5 +274,5 @@ def test_publish_rejects_malformed_manifests(
 
 
 def test_publish_of_a_missing_folder(index: DirectoryIndex, tmp_path: Path) -> None:
-    with pytest.raises(FileMissing, match="manifest.json"):
+    with pytest.raises(FileMissing, match=r"manifest\.json"):
         index.publish(tmp_path / "nowhere")

@@ -44,7 +44,7 @@ def test_unsupported_schemes_and_empty_paths_are_usage_errors() -> None:
     importlib.util.find_spec("nnparts.index.hub") is not None, reason="the Hub backend exists"
 )
 def test_hub_urls_need_the_hub_backend() -> None:
-    with pytest.raises(UsageError, match="Hub registries need nnparts.index.hub"):
+    with pytest.raises(UsageError, match=r"Hub registries need nnparts\.index\.hub"):
         open_index("http://127.0.0.1:9/")
 
 

@@ -54,7 +54,7 @@ def test_select_version() -> None:
     entries = [_entry("a", "1.0.0"), _entry("a", "2.0.0", yanked=True), _entry("a", "1.5.0")]
     assert select_version(entries, "a").version == "1.5.0"
     assert select_version(entries, "a", "2.0.0").yanked
-    with pytest.raises(ModuleNotFound, match="published versions: 1.0.0, 1.5.0, 2.0.0"):
+    with pytest.raises(ModuleNotFound, match=r"published versions: 1\.0\.0, 1\.5\.0, 2\.0\.0"):
         select_version(entries, "a", "3.0.0")
     with pytest.raises(ModuleNotFound) as info:
         select_version(entries, "b")
