@@ -79,7 +79,12 @@ def verify_package(package: str | Path, manifest: ModuleManifest | None = None) 
             raise IntegrityError(f"tensor {t.name!r} lives in unlisted file {t.file!r}", path=str(root))
         if t.file not in headers:
             headers[t.file] = read_safetensors_header(root / safe_relpath(t.file))
-        stored = [t.name] if t.storage == "dense" else [f"{t.name}::mask", f"{t.name}::values"]
+        if t.storage == "dense":
+            stored = [t.name]
+        elif t.dtype == "bool":
+            stored = [f"{t.name}::mask"]
+        else:
+            stored = [f"{t.name}::mask", f"{t.name}::values"]
         for key in stored:
             if key not in headers[t.file]:
                 raise IntegrityError(

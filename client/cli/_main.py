@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import click
+
 from nnparts.schemas.errors import NnpartsError
 
 # command name -> (module under nnparts.client.cli, attribute, one-line help)

@@ -49,7 +49,4 @@ def graph_cost(net: GraphNet, height: int, width: int) -> GraphCost:
         elif node.op == "linear":
             node_flops[node.name] = int(a["in_features"]) * int(a["out_features"])
     params = sum(t.numel() for t in net.state_tensors().values() if t.dtype.is_floating_point)
-    position_masks = sum(
-        net.state_tensors()[n.params["mask"]].numel() for n in graph.nodes if n.op == "position_mask"
-    )
-    return GraphCost(params - position_masks, sum(node_flops.values()), shapes, node_flops)
+    return GraphCost(params, sum(node_flops.values()), shapes, node_flops)

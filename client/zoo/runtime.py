@@ -75,7 +75,7 @@ class GraphNet(nn.Module):
             self.extra[_key(node.name) + "__scale"] = nn.Parameter(self._param(tensors, p["scale"], (c,)))
             self.extra[_key(node.name) + "__shift"] = nn.Parameter(self._param(tensors, p["shift"], (c,)))
         elif node.op == "position_mask":
-            t = tensors[p["mask"]].detach().to(torch.float32)
+            t = tensors[p["mask"]].detach().to(torch.float32)  # stored as bool bits
             self.extra[_key(node.name) + "__mask"] = nn.Parameter(t, requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,7 +91,7 @@ class GraphNet(nn.Module):
         outputs whose names are keys of ``capture`` are stored into it."""
         values: dict[str, torch.Tensor] = {self.graph.input_name: x}
         for node in self.graph.nodes:
-            out = self._apply(node, [values[i] for i in node.inputs])
+            out = self._exec(node, [values[i] for i in node.inputs])
             if gates is not None and node.name in gates:
                 g = gates[node.name]
                 out = out * (g.view(1, -1, 1, 1) if out.dim() == 4 else g.view(1, -1))
@@ -100,7 +100,7 @@ class GraphNet(nn.Module):
             values[node.name] = out
         return values[self.graph.output]
 
-    def _apply(self, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    def _exec(self, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
         a, op = node.attrs, node.op
         if op in ("conv2d", "linear"):
             out: torch.Tensor = self.layers[_key(node.name)](xs[0])
@@ -162,5 +162,5 @@ class GraphNet(nn.Module):
                 out[p["scale"]] = self.extra[_key(node.name) + "__scale"].detach().clone()
                 out[p["shift"]] = self.extra[_key(node.name) + "__shift"].detach().clone()
             elif node.op == "position_mask":
-                out[p["mask"]] = self.extra[_key(node.name) + "__mask"].detach().clone()
+                out[p["mask"]] = self.extra[_key(node.name) + "__mask"].detach().clone() != 0
         return out

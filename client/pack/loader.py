@@ -1,0 +1,99 @@
+"""Load a module package into a runnable network, verifying everything first.
+
+Order of checks: the manifest validates against its schema; every file's size and sha256 match;
+every stored tensor exists with the dtype and shape the manifest records (bitmask tensors unpack to
+exactly their recorded non-zero count); no tensor is left unaccounted for. Tensors are read with
+safetensors, never with pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from nnparts.client.pack.sparse import unpack, unpack_bits
+from nnparts.client.zoo.ir import Graph
+from nnparts.client.zoo.runtime import GraphNet
+from nnparts.schemas.errors import IntegrityError
+from nnparts.schemas.manifest import ModuleManifest
+from nnparts.schemas.package import read_manifest, safe_relpath, verify_package
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "uint8": torch.uint8,
+}
+
+
+@dataclass(frozen=True)
+class LoadedModule:
+    path: Path
+    manifest: ModuleManifest
+    graph: Graph
+    tensors: dict[str, torch.Tensor]
+
+    def network(self) -> GraphNet:
+        return GraphNet(self.graph, self.tensors).eval()
+
+
+def read_tensors(root: Path, manifest: ModuleManifest) -> dict[str, torch.Tensor]:
+    """Logical tensors of a verified package, checked against ``manifest.tensors``."""
+    out: dict[str, torch.Tensor] = {}
+    by_file: dict[str, list[str]] = {}
+    for t in manifest.tensors:
+        by_file.setdefault(t.file, []).append(t.name)
+    for file, _names in by_file.items():
+        path = root / safe_relpath(file)
+        with safe_open(str(path), framework="pt") as fh:
+            present = set(fh.keys())
+            expected: set[str] = set()
+            for t in (t for t in manifest.tensors if t.file == file):
+                if t.storage == "dense":
+                    expected.add(t.name)
+                    value = fh.get_tensor(t.name)
+                elif t.dtype == "bool":
+                    expected.add(f"{t.name}::mask")
+                    value = unpack_bits(fh.get_tensor(f"{t.name}::mask"), t.shape)
+                    if t.nnz is not None and int(value.sum()) != t.nnz:
+                        raise IntegrityError(
+                            f"bit tensor {t.name!r} has {int(value.sum())} set bits, manifest says {t.nnz}"
+                        )
+                else:
+                    expected.update({f"{t.name}::mask", f"{t.name}::values"})
+                    mask, values = fh.get_tensor(f"{t.name}::mask"), fh.get_tensor(f"{t.name}::values")
+                    if t.nnz is not None and values.numel() != t.nnz:
+                        raise IntegrityError(
+                            f"tensor {t.name!r} has {values.numel()} values, manifest says {t.nnz}"
+                        )
+                    try:
+                        value = unpack(mask, values, t.shape)
+                    except ValueError as exc:
+                        raise IntegrityError(f"tensor {t.name!r}: {exc}", path=str(path)) from exc
+                if tuple(value.shape) != t.shape or value.dtype != _DTYPES[t.dtype]:
+                    raise IntegrityError(
+                        f"tensor {t.name!r} is {value.dtype} {tuple(value.shape)}, "
+                        f"manifest says {t.dtype} {t.shape}",
+                        path=str(path),
+                    )
+                out[t.name] = value
+            extra = present - expected
+            if extra:
+                raise IntegrityError(f"{file} holds tensors the manifest does not list: {sorted(extra)[:5]}")
+    return out
+
+
+def load_package(package: str | Path) -> LoadedModule:
+    """Verify and load a module package (any kind). Raises IntegrityError/ManifestError on mismatch."""
+    root = Path(package)
+    manifest = verify_package(root, read_manifest(root))
+    graph = Graph.from_dict(json.loads((root / safe_relpath(manifest.graph)).read_bytes()))
+    tensors = read_tensors(root, manifest)
+    unused = set(tensors) - set(graph.param_names())
+    if unused:
+        raise IntegrityError(f"tensors not used by the graph: {sorted(unused)[:5]}", path=str(root))
+    return LoadedModule(root, manifest, graph, tensors)
