@@ -1,0 +1,157 @@
+"""Click options shared by every command, defined once: --device, --batch-size, --data, --registry ...
+
+Nothing here imports torch at import time; :func:`resolve_device` imports it when a command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from nnparts.schemas.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def default_home() -> Path:
+    """``$NNPARTS_HOME``, else ``~/.cache/nnparts`` (read at call time)."""
+    return Path(os.environ.get("NNPARTS_HOME") or Path.home() / ".cache" / "nnparts").expanduser()
+
+
+def check_device(value: str) -> str:
+    """Return ``value`` if it names a device (auto, cpu, mps, cuda, cuda:N).
+
+    Raises:
+        UsageError: anything else.
+    """
+    if not _DEVICE_RE.match(value):
+        raise UsageError(f"unknown device {value!r}", hint="use auto, cpu, cuda, cuda:N or mps")
+    return value
+
+
+def resolve_device(value: str) -> str:
+    """Map ``auto`` to ``cuda`` when CUDA is available, else ``cpu``; check an explicit device exists.
+
+    Raises:
+        UsageError: an unknown device, or CUDA/MPS asked for but not available.
+    """
+    import torch
+
+    check_device(value)
+    if value == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if value.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {value}: CUDA is not available here", hint="use --device cpu or auto")
+        index = int(value.split(":")[1]) if ":" in value else 0
+        if index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {value}: only {torch.cuda.device_count()} CUDA device(s)",
+                hint="pick a lower index",
+            )
+    if value == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: MPS is not available here", hint="use --device cpu or auto")
+    return value
+
+
+def _device_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    return check_device(value)
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value < 1:
+        raise UsageError(f"--{param.name} must be positive, got {value}".replace("_", "-"))
+    return value
+
+
+def device_option(f: F) -> F:
+    """``--device``: auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps."""
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        callback=_device_callback,
+        help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps.",
+    )(f)
+
+
+def batch_size_option(default: int = 256) -> Callable[[F], F]:
+    """``--batch-size`` with the given default (must be positive)."""
+
+    def decorate(f: F) -> F:
+        return click.option(
+            "--batch-size",
+            type=int,
+            default=default,
+            show_default=True,
+            callback=_positive,
+            help="Images per forward pass.",
+        )(f)
+
+    return decorate
+
+
+def data_option(*, required: bool = True, help: str | None = None) -> Callable[[F], F]:
+    """``--data SPEC``: digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR (parsed to a DataSpec)."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        from nnparts.client.data import parse_spec
+
+        return parse_spec(value)
+
+    def decorate(f: F) -> F:
+        return click.option(
+            "--data",
+            metavar="SPEC",
+            required=required,
+            callback=parse,
+            help=help or "Data spec: digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR.",
+        )(f)
+
+    return decorate
+
+
+def split_option(default: str = "test") -> Callable[[F], F]:
+    """``--split``: train, val or test (val is carved from train with a fixed seed)."""
+
+    def decorate(f: F) -> F:
+        return click.option(
+            "--split",
+            type=click.Choice(["train", "val", "test"]),
+            default=default,
+            show_default=True,
+            help="Which split of the data (val is a seeded 10 % of train; digits: 60/20/20).",
+        )(f)
+
+    return decorate
+
+
+def registry_option(f: F) -> F:
+    """``--registry PATH`` (env ``NNPARTS_HOME``, default ``~/.cache/nnparts``)."""
+    return click.option(
+        "--registry",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="NNPARTS_HOME",
+        default=None,
+        show_default="$NNPARTS_HOME or ~/.cache/nnparts",
+        callback=lambda ctx, param, value: Path(value).expanduser() if value else default_home(),
+        help="Local registry folder.",
+    )(f)
+
+
+def quiet_option(f: F) -> F:
+    """``--quiet``: no progress bars (they are also off when stderr is not a terminal)."""
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bars.")(f)
+
+
+def json_option(f: F) -> F:
+    """``--json``: machine-readable output on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)

@@ -1,0 +1,72 @@
+"""``nnparts eval MODEL --data SPEC``: top-1 accuracy overall and per class."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from nnparts.client.cli._options import (
+    batch_size_option,
+    data_option,
+    device_option,
+    json_option,
+    quiet_option,
+    split_option,
+)
+
+if TYPE_CHECKING:
+    from nnparts.client.data import DataSpec
+    from nnparts.client.zoo.evaluation import EvalResult
+
+
+@click.command(name="eval")
+@click.argument("model", type=click.Path(path_type=Path))
+@data_option()
+@split_option("test")
+@json_option
+@device_option
+@batch_size_option(256)
+@quiet_option
+def eval_command(
+    model: Path, data: DataSpec, split: str, as_json: bool, device: str, batch_size: int, quiet: bool
+) -> None:
+    """Top-1 accuracy of MODEL (a package folder) on a split of --data, overall and per class.
+
+    When the model knows fewer classes than the data set, only images of its classes are used.
+    """
+    from nnparts.client.cli._options import resolve_device
+    from nnparts.client.data import load_split
+    from nnparts.client.zoo.evaluation import align_classes, evaluate, load_any
+
+    dev = resolve_device(device)
+    loaded = load_any(model, device=dev)
+    subset = align_classes(load_split(data, split), loaded.classes)
+    result = evaluate(
+        loaded.module, subset, loaded.input_spec, batch_size=batch_size, device=dev, progress=not quiet
+    )
+    if as_json:
+        doc = {
+            "model": loaded.name,
+            "path": str(model),
+            "data": subset.spec,
+            "device": dev,
+            **result.to_dict(),
+        }
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        _print_table(loaded.name, subset.spec, result)
+
+
+def _print_table(name: str, spec: str, result: EvalResult) -> None:
+    click.echo(f"model  {name}")
+    click.echo(f"data   {spec} ({result.split}, {result.samples} images)")
+    click.echo(f"top-1  {result.top1 * 100:.2f} %")
+    click.echo("")
+    width = max(5, *(len(c) for c in result.classes))
+    click.echo(f"{'class'.ljust(width)}  {'images':>7}  {'top-1':>8}")
+    for cls, acc, n in zip(result.classes, result.per_class, result.per_class_samples, strict=True):
+        shown = "-" if acc is None else f"{acc * 100:.2f} %"
+        click.echo(f"{cls.ljust(width)}  {n:>7}  {shown:>8}")
