@@ -23,6 +23,7 @@ def serve(config: ServerConfig, *, on_ready: Callable[[str, int], None] | None =
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay on keep-alive
     try:
         sock.bind((config.host, config.port))
     except OSError as err:

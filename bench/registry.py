@@ -1,0 +1,272 @@
+"""Benchmark of ``nnparts serve`` (issue 5). Traffic goes only to 127.0.0.1; every phase is bounded.
+
+Measures: pull throughput of a 100 MB file through ``hf_hub_download`` vs a plain file copy; search
+latency (``/api/models`` search and tag filter, p50/p99) at 1k/10k/100k repos; publish rate
+(``create_commit`` with ``parent_commit`` per second); a load test with 16 concurrent clients.
+Prints a markdown table and writes ``bench/results/registry.json``.
+
+    .venv/bin/python bench/registry.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlparse
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ["HF_TOKEN"] = ""
+
+from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
+
+from nnparts.registry import FilesystemStorage
+from nnparts.registry.storage import RepoImport, RepoKey
+
+RESULTS = Path(__file__).parent / "results" / "registry.json"
+MB = 1024 * 1024
+
+
+class Server:
+    def __init__(self, root: Path) -> None:
+        cmd = [sys.executable, "-c", "from nnparts.client.cli import main; main()", "serve"]
+        cmd += ["--root", str(root), "--port", "0", "--host", "127.0.0.1"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.endpoint = line.strip().split(" on ", 1)[1]
+        self.port = urlparse(self.endpoint).port or 0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def bench_pull(server: Server, root: Path, work: Path, size_mb: int) -> dict[str, Any]:
+    api = HfApi(endpoint=server.endpoint, token=False)
+    api.create_repo("bench/pull")
+    data_file = work / "weights.bin"
+    with open(data_file, "wb") as fh:
+        for _ in range(size_mb):
+            fh.write(os.urandom(MB))
+    api.upload_file(path_or_fileobj=str(data_file), path_in_repo="weights.bin", repo_id="bench/pull")
+    pulls, copies = [], []
+    for i in range(3):
+        cache = work / f"cache{i}"
+        t0 = time.perf_counter()
+        path = hf_hub_download(
+            "bench/pull", "weights.bin", endpoint=server.endpoint, token=False, cache_dir=cache
+        )
+        pulls.append(time.perf_counter() - t0)
+        assert os.path.getsize(path) == size_mb * MB
+        shutil.rmtree(cache)
+        t0 = time.perf_counter()
+        shutil.copyfile(data_file, work / "copy.bin")
+        copies.append(time.perf_counter() - t0)
+        (work / "copy.bin").unlink()
+    pull_mbs = size_mb / statistics.median(pulls)
+    copy_mbs = size_mb / statistics.median(copies)
+    return {
+        "size_mb": size_mb,
+        "pull_mb_s": round(pull_mbs, 1),
+        "copy_mb_s": round(copy_mbs, 1),
+        "ratio": round(pull_mbs / copy_mbs, 3),
+    }
+
+
+def _get_latencies(port: int, paths: list[str]) -> tuple[list[float], int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    out, errors = [], 0
+    for path in paths:
+        t0 = time.perf_counter()
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        out.append((time.perf_counter() - t0) * 1000)
+        errors += resp.status >= 400
+    conn.close()
+    return out, errors
+
+
+def bench_search(server: Server, root: Path, sizes: list[int], queries: int) -> list[dict[str, Any]]:
+    store = FilesystemStorage(root)
+    rng = random.Random(0)
+    have = 0
+    rows = []
+    for target in sizes:
+        batch = [
+            RepoImport(
+                RepoKey("model", f"org{i % 500}", f"module-{i}"),
+                tags=("dnn-module", f"class:c{i % 1000}", f"origin:org{i % 500}/net"),
+            )
+            for i in range(have, target)
+        ]
+        for start in range(0, len(batch), 20000):
+            store.import_repos(batch[start : start + 20000])
+        have = target
+        search = [f"/api/models?search=module-{rng.randrange(target)}&limit=20" for _ in range(queries)]
+        miss = [f"/api/models?search=nomatch{i}&limit=20" for i in range(queries)]
+        tags = [
+            f"/api/models?filter={quote(f'class:c{rng.randrange(1000)}')}&filter=dnn-module&limit=20"
+            for _ in range(queries)
+        ]
+        row: dict[str, Any] = {"repos": target}
+        for name, paths in (("search", search), ("search_miss", miss), ("filter", tags)):
+            lat, errors = _get_latencies(server.port, paths)
+            row[f"{name}_p50_ms"] = round(pct(lat, 50), 2)
+            row[f"{name}_p99_ms"] = round(pct(lat, 99), 2)
+            assert errors == 0, f"{errors} errors in {name}"
+        rows.append(row)
+    store.close()
+    return rows
+
+
+def bench_publish(server: Server, commits: int) -> dict[str, Any]:
+    api = HfApi(endpoint=server.endpoint, token=False)
+    api.create_repo("bench/publish", repo_type="dataset")
+    head = api.dataset_info("bench/publish").sha
+    t0 = time.perf_counter()
+    for i in range(commits):
+        manifest = json.dumps({"module": i, "class": f"c{i}"}).encode()
+        info = api.create_commit(
+            "bench/publish",
+            repo_type="dataset",
+            operations=[
+                CommitOperationAdd(f"modules/c{i}/manifest.json", manifest),
+                CommitOperationAdd(f"modules/c{i}/weights.bin", os.urandom(4096)),
+            ],
+            commit_message=f"publish c{i}",
+            parent_commit=head,
+        )
+        head = info.oid
+    elapsed = time.perf_counter() - t0
+    return {"commits": commits, "commits_per_s": round(commits / elapsed, 1)}
+
+
+def bench_load(server: Server, seconds: float, clients: int) -> dict[str, Any]:
+    api = HfApi(endpoint=server.endpoint, token=False)
+    api.create_repo("bench/load")
+    api.upload_file(path_or_fileobj=os.urandom(64 * 1024), path_in_repo="w.bin", repo_id="bench/load")
+    paths = [
+        "/api/models/bench/load",
+        "/bench/load/resolve/main/w.bin",
+        "/api/models/bench/load/tree/main?recursive=true",
+        "/api/models?search=module-12&limit=20",
+        "/api/models?filter=class%3Ac7&limit=20",
+    ]
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        mine: list[float] = []
+        bad = 0
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                conn.request("GET", rng.choice(paths))
+                resp = conn.getresponse()
+                resp.read()
+                bad += resp.status >= 400
+            except OSError:
+                bad += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            mine.append((time.perf_counter() - t0) * 1000)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(pct(latencies, 50), 2),
+        "p99_ms": round(pct(latencies, 99), 2),
+        "errors": errors[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes")
+    args = parser.parse_args()
+    quick = args.quick
+    results: dict[str, Any] = {"quick": quick, "cpu_count": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="nnparts-bench-") as tmp:
+        work = Path(tmp)
+        root = work / "root"
+        server = Server(root)
+        try:
+            results["pull"] = bench_pull(server, root, work, 100)
+            results["publish"] = bench_publish(server, 20 if quick else 100)
+            results["search"] = bench_search(server, root, [1000, 10000, 100000], 100 if quick else 300)
+            results["load"] = bench_load(server, 10.0 if quick else 30.0, 16)
+        finally:
+            server.stop()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results))
+
+
+def render(r: dict[str, Any]) -> str:
+    p, pub, load = r["pull"], r["publish"], r["load"]
+    lines = [
+        "| metric | value | target |",
+        "|---|---|---|",
+        f"| pull {p['size_mb']} MB via hf_hub_download | {p['pull_mb_s']} MB/s | |",
+        f"| plain file copy | {p['copy_mb_s']} MB/s | |",
+        f"| pull / copy | {p['ratio']:.0%} | >= 50% |",
+        f"| publish rate | {pub['commits_per_s']} commits/s ({pub['commits']} commits) | |",
+    ]
+    for row in r["search"]:
+        n = row["repos"]
+        lines.append(
+            f"| search p50/p99 @ {n} | {row['search_p50_ms']} / {row['search_p99_ms']} ms "
+            f"(miss {row['search_miss_p50_ms']} / {row['search_miss_p99_ms']}) | p99 <= 50 ms |"
+        )
+        lines.append(
+            f"| tag filter p50/p99 @ {n} | {row['filter_p50_ms']} / {row['filter_p99_ms']} ms | "
+            "p99 <= 50 ms |"
+        )
+    lines.append(
+        f"| load: {load['clients']} clients, {load['seconds']} s | {load['rps']} req/s, "
+        f"p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, {load['errors']} errors | 0 errors |"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
