@@ -38,9 +38,10 @@ def eval_command(
     When the model knows fewer classes than the data set, only images of its classes are used.
     """
     from nnparts.client.cli._options import resolve_device
-    from nnparts.client.data import load_split
+    from nnparts.client.data import check_spec, load_split
     from nnparts.client.zoo.evaluation import align_classes, evaluate, load_any
 
+    data = check_spec(data)
     dev = resolve_device(device)
     loaded = load_any(model, device=dev)
     subset = align_classes(load_split(data, split), loaded.classes)

@@ -7,7 +7,7 @@ so that parsing a data spec never imports torch.
 from __future__ import annotations
 
 from nnparts.client.data._cache import default_cache_dir
-from nnparts.client.data._load import clear_memory_cache, load_split
+from nnparts.client.data._load import check_spec, clear_memory_cache, load_split
 from nnparts.client.data._spec import KINDS, DataSpec, parse_spec
 from nnparts.client.data._split import SPLIT_SEED, SPLITS, VAL_FRACTION, DataSplit, Split, stratified_holdout
 
@@ -19,6 +19,7 @@ __all__ = [
     "DataSpec",
     "DataSplit",
     "Split",
+    "check_spec",
     "clear_memory_cache",
     "default_cache_dir",
     "load_split",

@@ -1,12 +1,13 @@
 """``load_split(spec, split)``: a data spec plus a split name in, a :class:`DataSplit` out.
 
-Decoded sources are cached per process (keyed by kind and resolved path) and, for CIFAR-10, also
-on disk (see :mod:`._cache`). The split policy is documented in :mod:`._split`.
+Decoded sources are cached per process (keyed by kind and resolved path; :func:`clear_memory_cache`
+frees them) and, for CIFAR-10, also on disk (see :mod:`._cache`). The split policy is documented in :mod:`._split`.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ from nnparts.client.data._split import (
 )
 
 IndexArray = npt.NDArray[np.int64]
+_MEMORY: dict[tuple[Kind, Path | None], RawData] = {}
+_MEMORY_LOCK = threading.Lock()
 
 
 def load_split(
@@ -68,14 +71,35 @@ def load_split(
     return DataSplit(raw.name, which, x, y, raw.classes, canonical)
 
 
+def check_spec(spec: str | DataSpec) -> DataSpec:
+    """Parse ``spec`` and check that its directory exists (cheap; no files are read).
+
+    Commands call this before slow work, so a mistyped path fails at once.
+
+    Raises:
+        DataSpecError: malformed spec, or the path is not a directory.
+        FileMissing: the directory does not exist.
+    """
+    parsed = parse_spec(spec)
+    if parsed.path is None:
+        return parsed
+    return DataSpec(parsed.kind, _formats.require_dir(parsed.path, parsed.kind))
+
+
 def clear_memory_cache() -> None:
     """Drop the per-process cache of decoded sources (frees memory)."""
-    _read_raw.cache_clear()
+    with _MEMORY_LOCK:
+        _MEMORY.clear()
     _split_indices.cache_clear()
 
 
-@functools.cache
 def _read_raw(kind: Kind, path: Path | None, cache_dir: Path | None) -> RawData:
+    """Decoded source, memoised per process by (kind, resolved path); ``cache_dir`` is only used on a miss."""
+    key = (kind, path)
+    with _MEMORY_LOCK:
+        hit = _MEMORY.get(key)
+    if hit is not None:
+        return hit
     if kind == "digits" or path is None:
         raw = _formats.read_digits()
     elif kind == "cifar10":
@@ -87,7 +111,8 @@ def _read_raw(kind: Kind, path: Path | None, cache_dir: Path | None) -> RawData:
     for arr in (raw.train_x, raw.train_y, raw.test_x, raw.test_y):
         if arr is not None:
             arr.flags.writeable = False
-    return raw
+    with _MEMORY_LOCK:
+        return _MEMORY.setdefault(key, raw)
 
 
 def _read_with_disk_cache(path: Path, cache_dir: Path | None) -> RawData:
