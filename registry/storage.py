@@ -294,6 +294,7 @@ class FilesystemStorage(Storage):
         self._all_lock = threading.Lock()
         with self._write_lock:
             self._conn().executescript(_SCHEMA)
+            self._conn().execute("PRAGMA optimize")
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -572,7 +573,8 @@ class FilesystemStorage(Storage):
             where.append("instr(r.lower_id, ?) > 0")
             args.append(query.search.lower())
         for tag in query.tags:
-            where.append("EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = ? AND t.rid = r.rid)")
+            # IN lets the planner drive from the (tag, rid) index when the tag is rare.
+            where.append("r.rid IN (SELECT t.rid FROM repo_tags t WHERE t.tag = ?)")
             args.append(tag)
         if query.visible_private is not None:
             marks = ",".join("?" * len(query.visible_private))
@@ -602,7 +604,13 @@ class FilesystemStorage(Storage):
                     conn.executemany(
                         "INSERT OR IGNORE INTO repo_tags VALUES (?,?)", [(t, rid) for t in item.tags]
                     )
+        self.optimize()
         return added
+
+    def optimize(self) -> None:
+        """Refresh the planner statistics (``ANALYZE``) after bulk changes; cheap when unchanged."""
+        with self._write_lock:
+            self._conn().execute("ANALYZE")
 
     # -- blobs ---------------------------------------------------------------------------------
 
