@@ -55,5 +55,5 @@ def test_hub_urls_open_the_hub_backend() -> None:
 
 
 def test_exported_members() -> None:
-    public = {n for n in vars(nnparts.index) if not n.startswith("_")} - {"base", "local", "search"}
+    public = {n for n in vars(nnparts.index) if not n.startswith("_")} - {"base", "local", "search", "hub"}
     assert sorted(nnparts.index.__all__) == sorted(public)
