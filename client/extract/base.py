@@ -6,6 +6,8 @@ unique name (duplicates are an error) so tests can run over :func:`list_extracto
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -96,6 +98,18 @@ class Extractor(Protocol):
 
 
 _EXTRACTORS: dict[str, Callable[[], Extractor]] = {}
+# built-in algorithms, imported on first use so that importing this module stays cheap
+_BUILTINS = {
+    "channel": "nnparts.client.extract.decompose_channel",
+    "activation": "nnparts.client.extract.decompose_activation",
+    "seam": "nnparts.client.extract.seam",
+}
+
+
+def _load_builtins() -> None:
+    for module in _BUILTINS.values():
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
 
 
 def register_extractor(name: str) -> Callable[[Callable[[], Extractor]], Callable[[], Extractor]]:
@@ -109,10 +123,12 @@ def register_extractor(name: str) -> Callable[[Callable[[], Extractor]], Callabl
 
 
 def get_extractor(name: str) -> Extractor:
+    _load_builtins()
     if name not in _EXTRACTORS:
         raise UsageError(f"unknown method {name!r}", hint=f"choose one of: {', '.join(sorted(_EXTRACTORS))}")
     return _EXTRACTORS[name]()
 
 
 def list_extractors() -> list[str]:
+    _load_builtins()
     return sorted(_EXTRACTORS)

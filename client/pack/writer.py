@@ -103,11 +103,13 @@ def write_package(
 
 
 def write_folder(target: Path, files: Mapping[str, bytes]) -> None:
-    """Create ``target`` holding exactly ``files``, atomically (temp sibling folder, then rename)."""
+    """Create ``target`` holding exactly ``files`` (relative paths, nested allowed), atomically:
+    a temporary sibling folder is filled, then renamed into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         for name, data in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             with open(tmp / name, "wb") as fh:
                 fh.write(data)
                 fh.flush()

@@ -89,8 +89,25 @@ class GraphNet(nn.Module):
     ) -> torch.Tensor:
         """Evaluate the graph; ``gates[name]`` multiplies a producer's output channel-wise; node
         outputs whose names are keys of ``capture`` are stored into it."""
-        values: dict[str, torch.Tensor] = {self.graph.input_name: x}
+        return self.run_values(x, gates=gates, capture=capture)[self.graph.output]
+
+    def run_values(
+        self,
+        x: torch.Tensor,
+        *,
+        gates: Mapping[str, torch.Tensor] | None = None,
+        capture: dict[str, torch.Tensor] | None = None,
+        preset: Mapping[str, torch.Tensor] | None = None,
+        stop_after: str | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Evaluate nodes in order, returning every node's value. Nodes in ``preset`` are taken as
+        given (a shared trunk computed once); evaluation ends after ``stop_after`` if given."""
+        values: dict[str, torch.Tensor] = {self.graph.input_name: x, **(preset or {})}
         for node in self.graph.nodes:
+            if node.name in values:
+                if node.name == stop_after:
+                    break
+                continue
             out = self._exec(node, [values[i] for i in node.inputs])
             if gates is not None and node.name in gates:
                 g = gates[node.name]
@@ -98,7 +115,9 @@ class GraphNet(nn.Module):
             if capture is not None and node.name in capture:
                 capture[node.name] = out
             values[node.name] = out
-        return values[self.graph.output]
+            if node.name == stop_after:
+                break
+        return values
 
     def _exec(self, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
         a, op = node.attrs, node.op

@@ -1,0 +1,211 @@
+"""Assembled packages: several module packages composed into one model that loads offline.
+
+Layout::
+
+    <assembly>/
+    ├── manifest.json        kind "assembled"; ``parts`` pins each part's manifest sha256;
+    │                        ``files`` lists assembly.json and every part file (sha256, bytes)
+    ├── assembly.json        class order, decision rule, abstain threshold, per-part columns and
+    │                        calibration (which may override the part's own)
+    └── parts/
+        ├── 00-<slug>/       a complete module package (manifest.json, graph.json, weights...)
+        └── 01-<slug>/ ...
+
+Loading verifies the assembly's manifest and every file, then loads each part with the ordinary
+package loader (which verifies again against the part's own manifest). No registry is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nnparts.client.assemble.runtime import AssembledModel, AssembledPart
+from nnparts.client.pack.build import slug
+from nnparts.client.pack.loader import LoadedModule, load_package
+from nnparts.client.pack.writer import write_folder
+from nnparts.client.zoo.origin import tool_version
+from nnparts.schemas.errors import IntegrityError, ManifestError, UsageError
+from nnparts.schemas.integrity import pretty_json, sha256_bytes, sha256_file
+from nnparts.schemas.manifest import (
+    Calibration,
+    ClassEntry,
+    FileEntry,
+    MaskInfo,
+    ModuleManifest,
+    Origin,
+    Part,
+)
+from nnparts.schemas.package import manifest_sha256, read_manifest, verify_package
+
+ASSEMBLY_FILE = "assembly.json"
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """A module to include: its package folder, the assembly classes it answers, calibration."""
+
+    path: Path
+    classes: tuple[str, ...]
+    calibration: Calibration | None = None
+
+
+@dataclass(frozen=True)
+class Assembly:
+    path: Path
+    manifest: ModuleManifest
+    classes: tuple[str, ...]
+    rule: str
+    abstain: float | None
+    parts: tuple[tuple[LoadedModule, PartSpec], ...]
+
+    def model(self) -> AssembledModel:
+        parts = []
+        for loaded, spec in self.parts:
+            m = loaded.manifest
+            if m.output_type == "ovr_score":
+                columns: tuple[int, ...] = (self.classes.index(spec.classes[0]),)
+            else:
+                columns = tuple(self.classes.index(c) for c in m.class_names)
+            parts.append(
+                AssembledPart(
+                    loaded.network(),
+                    m.input,
+                    spec.calibration or m.calibration,
+                    m.output_type,
+                    columns,
+                    m.origin.weights_sha256,
+                )
+            )
+        return AssembledModel(parts, self.classes, rule=self.rule, abstain=self.abstain).eval()
+
+
+def _assembly_doc(
+    classes: Sequence[str], rule: str, abstain: float | None, parts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {"schema_version": 1, "classes": list(classes), "rule": rule, "abstain": abstain, "parts": parts}
+
+
+def write_assembly(
+    out_dir: str | Path,
+    parts: Sequence[PartSpec],
+    classes: Sequence[str],
+    *,
+    rule: str = "argmax",
+    abstain: float | None = None,
+    metrics: dict[str, Any] | None = None,
+    name: str = "assembly",
+    overwrite: bool = False,
+) -> ModuleManifest:
+    """Copy the part packages under ``out_dir/parts`` and write the assembly's manifest."""
+    target = Path(out_dir)
+    if target.exists() and not overwrite:
+        raise UsageError(f"output folder already exists: {target}", hint="choose a new --out or remove it")
+    answered = [c for p in parts for c in p.classes]
+    if sorted(answered) != sorted(classes) or len(set(answered)) != len(answered):
+        raise UsageError(f"parts answer {answered}, the assembly needs each of {list(classes)} exactly once")
+    files: dict[str, bytes] = {}
+    part_docs: list[dict[str, Any]] = []
+    part_entries: list[Part] = []
+    manifests: list[ModuleManifest] = []
+    for i, spec in enumerate(parts):
+        m = verify_package(spec.path)
+        if m.kind == "assembled":
+            raise UsageError(f"{spec.path} is itself an assembly; nest its parts instead")
+        manifests.append(m)
+        folder = f"parts/{i:02d}-{slug(m.name)[:40]}"
+        for f in ("manifest.json", *(e.path for e in m.files)):
+            files[f"{folder}/{f}"] = (spec.path / f).read_bytes()
+        cal = spec.calibration
+        part_docs.append(
+            {"path": folder, "classes": list(spec.classes), "calibration": cal.to_dict() if cal else None}
+        )
+        part_entries.append(Part(m.id, m.version, manifest_sha256(spec.path), spec.classes, folder))
+    assembly_bytes = pretty_json(_assembly_doc(classes, rule, abstain, part_docs))
+    files[ASSEMBLY_FILE] = assembly_bytes
+    datasets = sorted({m.origin.dataset for m in manifests})
+    params = sum(m.mask.params_after for m in manifests)
+    first = manifests[0]
+    manifest = ModuleManifest(
+        id=f"assembled/{slug(name)}",
+        name=name,
+        version="1.0.0",
+        kind="assembled",
+        origin=Origin(
+            name="assembled",
+            architecture="nnparts:assembly",
+            weights_sha256=sha256_bytes(assembly_bytes),
+            dataset="+".join(datasets),
+            classes=tuple(classes),
+        ),
+        classes=tuple(ClassEntry(c, i) for i, c in enumerate(classes)),
+        method="assembled",
+        method_params={
+            "rule": rule,
+            "abstain": abstain,
+            "origins": sorted({m.origin.name for m in manifests}),
+        },
+        mask=MaskInfo("none", 1.0, params, params, False),
+        metrics=metrics or {"split": "test", "samples": 0, "overall": {}},
+        input=first.input,
+        output_type="logits",
+        output_size=len(classes),
+        calibration=Calibration(),
+        graph=ASSEMBLY_FILE,
+        files=tuple(FileEntry(p, sha256_bytes(b), len(b)) for p, b in sorted(files.items())),
+        tensors=(),
+        license=",".join(sorted({m.license for m in manifests})),
+        tool_version=tool_version(),
+        parts=tuple(part_entries),
+    )
+    files["manifest.json"] = pretty_json(manifest.to_dict())
+    write_folder(target, files)
+    return manifest
+
+
+def load_assembly(path: str | Path) -> Assembly:
+    """Verify an assembled package (every file, every part's own manifest and sha256) and load it."""
+    root = Path(path)
+    manifest = verify_package(root, read_manifest(root))
+    if manifest.kind != "assembled":
+        raise UsageError(f"{root} is a {manifest.kind} package, not an assembly")
+    doc = json.loads((root / ASSEMBLY_FILE).read_bytes())
+    if doc.get("schema_version") != 1 or not isinstance(doc.get("parts"), list):
+        raise ManifestError(
+            "unsupported assembly.json", source=str(root / ASSEMBLY_FILE), pointer="/schema_version"
+        )
+    loaded = []
+    for part, pin in zip(doc["parts"], manifest.parts, strict=True):
+        folder = root / part["path"]
+        if sha256_file(folder / "manifest.json") != pin.manifest_sha256:
+            raise IntegrityError(
+                f"part {pin.id} does not match the assembly's pinned manifest", path=str(folder)
+            )
+        cal = Calibration(**part["calibration"]) if part.get("calibration") else None
+        loaded.append((load_package(folder), PartSpec(folder, tuple(part["classes"]), cal)))
+    return Assembly(root, manifest, tuple(doc["classes"]), doc["rule"], doc.get("abstain"), tuple(loaded))
+
+
+def with_part_replaced(assembly: Assembly, class_name: str, new_part: Path) -> list[PartSpec]:
+    """The part list of ``assembly`` with the module answering ``class_name`` swapped for ``new_part``."""
+    specs = [spec for _, spec in assembly.parts]
+    for i, spec in enumerate(specs):
+        if class_name in spec.classes:
+            m = read_manifest(new_part)
+            if len(spec.classes) != 1:
+                raise UsageError(
+                    f"{class_name!r} is answered by a multi-class part; replace needs a class module"
+                )
+            if not any(c.matches(class_name) for c in m.classes):
+                raise UsageError(
+                    f"{new_part} does not provide class {class_name!r}",
+                    hint=f"it provides {list(m.class_names)}",
+                )
+            specs[i] = replace(spec, path=new_part, calibration=None)
+            return specs
+    raise UsageError(
+        f"the assembly has no class {class_name!r}", hint=f"its classes: {', '.join(assembly.classes)}"
+    )

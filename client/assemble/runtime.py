@@ -1,0 +1,145 @@
+"""The composed runtime: many modules, one ``nn.Module`` that takes raw images.
+
+:class:`AssembledModel` takes uint8 NHWC images, feeds every part through its own input spec (size,
+channels, mean/std; images are converted once per distinct spec), and returns one calibrated log-odds
+column per class, in the assembly's class order. Parts cut from the same origin that begin with an
+identical trunk (same nodes, same tensors) run that trunk once, then their own tails.
+
+Decision rules: ``argmax`` of calibrated scores (default), or Pan & Rajan's ``vote`` (a unique
+positive module wins; otherwise the highest score). With ``abstain`` set, a sample whose best
+calibrated probability is below it is answered ``-1`` (unknown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nnparts.client.data.transforms import to_tensor
+from nnparts.client.extract.heads import ovr_scores
+from nnparts.client.zoo.ir import Node
+from nnparts.client.zoo.runtime import GraphNet
+from nnparts.schemas.errors import UsageError
+from nnparts.schemas.manifest import Calibration, InputSpec
+
+RULES = ("argmax", "vote")
+
+
+@dataclass(frozen=True, eq=False)
+class AssembledPart:
+    """One module inside an assembly: its network and which assembly columns it answers."""
+
+    net: GraphNet
+    input: InputSpec
+    calibration: Calibration
+    output_type: str
+    columns: tuple[int, ...]  # assembly column of each output (ovr: one; logits: one per class)
+    origin_sha256: str
+
+
+def _node_key(node: Node, tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256(repr((node.name, node.op, node.inputs, sorted(node.attrs.items()))).encode())
+    for role in sorted(node.params):
+        t = tensors[node.params[role]].detach().contiguous().cpu()
+        h.update(role.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def shared_prefix(nets: Sequence[GraphNet]) -> int:
+    """Number of leading nodes identical (definition and tensors) in every net."""
+    if len(nets) < 2:
+        return 0
+    keys = []
+    for net in nets:
+        tensors = net.state_tensors()
+        keys.append([_node_key(n, tensors) for n in net.graph.nodes])
+    n = 0
+    while all(len(k) > n for k in keys) and len({k[n] for k in keys}) == 1:
+        n += 1
+    # a trunk must end in a node whose value is all the tails need
+    return n
+
+
+class AssembledModel(nn.Module):
+    def __init__(
+        self,
+        parts: Sequence[AssembledPart],
+        classes: Sequence[str],
+        *,
+        rule: str = "argmax",
+        abstain: float | None = None,
+    ) -> None:
+        super().__init__()
+        if rule not in RULES:
+            raise UsageError(f"unknown decision rule {rule!r}", hint=f"use one of {', '.join(RULES)}")
+        if abstain is not None and not 0.0 < abstain < 1.0:
+            raise UsageError(f"--abstain must be a probability in (0, 1), got {abstain}")
+        self.parts = list(parts)
+        self.nets = nn.ModuleList(p.net for p in self.parts)
+        self.classes = tuple(classes)
+        self.rule = rule
+        self.abstain = abstain
+        covered = sorted(c for p in self.parts for c in p.columns)
+        if covered != list(range(len(self.classes))):
+            raise UsageError("every class of the assembly must be answered by exactly one module output")
+        self.groups: list[tuple[list[int], int]] = []  # (part indices, shared trunk length)
+        by_origin: dict[tuple[str, InputSpec], list[int]] = {}
+        for i, p in enumerate(self.parts):
+            by_origin.setdefault((p.origin_sha256, p.input), []).append(i)
+        for members in by_origin.values():
+            self.groups.append((members, shared_prefix([self.parts[i].net for i in members])))
+
+    @property
+    def shared_trunk_nodes(self) -> list[int]:
+        return [n for _, n in self.groups]
+
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        """Calibrated log-odds (N, K) for uint8 NHWC ``images``."""
+        device = next(self.parameters()).device
+        out = torch.empty(images.shape[0], len(self.classes), device=device)
+        inputs: dict[InputSpec, torch.Tensor] = {}
+        for members, trunk_len in self.groups:
+            spec = self.parts[members[0]].input
+            if spec not in inputs:
+                inputs[spec] = to_tensor(images, spec, device=device)
+            x = inputs[spec]
+            preset = None
+            if trunk_len:
+                first = self.parts[members[0]].net
+                stop = first.graph.nodes[trunk_len - 1].name
+                preset = first.run_values(x, stop_after=stop)
+            for i in members:
+                part = self.parts[i]
+                y = part.net.run_values(x, preset=preset)[part.net.graph.output]
+                if part.output_type == "logits":
+                    y = ovr_scores(y)
+                cal = part.calibration
+                if cal.method != "none":
+                    y = y / cal.temperature + cal.bias
+                out[:, list(part.columns)] = y
+        return out
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.scores(images)
+
+    def decide(self, scores: torch.Tensor) -> torch.Tensor:
+        """Class index per sample (``-1`` = abstained)."""
+        best = scores.argmax(1)
+        if self.rule == "vote":
+            positive = scores > 0
+            unique = positive.sum(1) == 1
+            best = torch.where(unique, positive.float().argmax(1), best)
+        if self.abstain is not None:
+            top = torch.sigmoid(scores.gather(1, best.view(-1, 1))).view(-1)
+            best = torch.where(top < self.abstain, torch.full_like(best, -1), best)
+        return best
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.decide(self.scores(images))

@@ -1,0 +1,134 @@
+"""From an origin-model package and a data spec to module packages on disk.
+
+This is the glue every front end (CLI, Python API, quickstart, benchmarks) calls: load and verify
+the origin, trace it, load the train/val/test splits in the origin's class order, run an extractor
+(selection uses train and val only), measure each module on the test split, and write packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nnparts.client.data import DataSplit, load_split
+from nnparts.client.data.transforms import to_tensor
+from nnparts.client.extract.base import ExtractedModule, ExtractSettings, OriginNet, TensorData, get_extractor
+from nnparts.client.extract.calibrate import binary_metrics, calibrated
+from nnparts.client.extract.heads import ovr_scores
+from nnparts.client.pack.build import build_manifest, origin_of, slug
+from nnparts.client.pack.writer import write_package
+from nnparts.client.zoo.evaluation import align_classes
+from nnparts.client.zoo.origin import OriginModel, load_origin, tool_version
+from nnparts.client.zoo.runtime import GraphNet
+from nnparts.client.zoo.trace import trace_model
+from nnparts.schemas.errors import UnknownClass
+from nnparts.schemas.manifest import InputSpec, ModuleManifest
+
+
+@dataclass(frozen=True)
+class WrittenModule:
+    path: Path
+    manifest: ModuleManifest
+
+
+def origin_net(origin: OriginModel) -> OriginNet:
+    """Trace the origin (BatchNorm folded) into the IR network extractors work on."""
+    traced = trace_model(origin.module.cpu())
+    net = GraphNet(traced.graph, traced.params).eval()
+    return OriginNet(net, origin_of(origin.meta, origin.weights_sha256), origin.meta.input)
+
+
+def tensor_data(split: DataSplit, spec: InputSpec) -> TensorData:
+    x = to_tensor(split.x, spec)
+    return TensorData(x, torch.from_numpy(split.y.copy()).long())
+
+
+def load_splits(data_spec: str, classes: Sequence[str], spec: InputSpec) -> dict[str, TensorData]:
+    """train/val/test of ``data_spec`` restricted to ``classes``, labelled by their index there."""
+    return {
+        name: tensor_data(align_classes(load_split(data_spec, name), classes), spec)
+        for name in ("train", "val", "test")
+    }
+
+
+def resolve_classes(requested: Sequence[str] | None, classes: Sequence[str]) -> list[int]:
+    if not requested:
+        return list(range(len(classes)))
+    folded = {c.casefold(): i for i, c in enumerate(classes)}
+    out = []
+    for name in requested:
+        if name.casefold() not in folded:
+            import difflib
+
+            raise UnknownClass(name, difflib.get_close_matches(name, list(classes), n=3, cutoff=0.4))
+        out.append(folded[name.casefold()])
+    return out
+
+
+def score_batches(net: torch.nn.Module, data: TensorData, batch: int, device: str) -> torch.Tensor:
+    out = []
+    with torch.no_grad():
+        for x, _ in data.batches(batch):
+            out.append(net(x.to(device)).cpu())
+    return torch.cat(out)
+
+
+def class_module_metrics(
+    module: ExtractedModule, test: TensorData, origin_logits: torch.Tensor, settings: ExtractSettings
+) -> dict[str, Any]:
+    """Test-split metrics of a one-vs-rest module next to the origin on the same binary task."""
+    c = module.classes[0].origin_index
+    positive = test.y == c
+    scores = score_batches(module.network().to(settings.device), test, settings.batch_size, settings.device)
+    mine = binary_metrics(calibrated(scores.view(-1), module.calibration), positive)
+    origin = binary_metrics(ovr_scores(origin_logits)[:, c], positive)
+    name = module.classes[0].name
+    return {
+        "split": "test",
+        "samples": len(test),
+        "overall": {"accuracy": mine["binary_accuracy"], **mine},
+        "per_class": {name: {"precision": mine["precision"], "recall": mine["recall"]}},
+        "origin": {
+            "accuracy": origin["binary_accuracy"],
+            "recall": origin["recall"],
+            "precision": origin["precision"],
+            "top1": round(float((origin_logits.argmax(1) == test.y).float().mean()), 6),
+        },
+        "selection": module.metrics,
+    }
+
+
+def decompose(
+    model_dir: str | Path,
+    data_spec: str,
+    out_dir: str | Path,
+    *,
+    classes: Sequence[str] | None = None,
+    method: str = "channel",
+    settings: ExtractSettings | None = None,
+    version: str = "1.0.0",
+    overwrite: bool = False,
+) -> list[WrittenModule]:
+    """Cut one module per class out of an origin package and write them under ``out_dir/<class>``."""
+    settings = settings or ExtractSettings()
+    origin = load_origin(model_dir)
+    wanted = resolve_classes(classes, origin.meta.classes)
+    net = origin_net(origin)
+    splits = load_splits(data_spec, origin.meta.classes, origin.meta.input)
+    modules = get_extractor(method).extract(net, wanted, splits["train"], splits["val"], settings)
+    origin_logits = score_batches(net.net, splits["test"], settings.batch_size, "cpu")
+    written = []
+    for module in modules:
+        metrics = class_module_metrics(module, splits["test"], origin_logits, settings)
+        metrics["dataset"] = origin.meta.dataset
+        manifest = build_manifest(
+            module, net.origin, origin.meta, metrics=metrics, version=version, tool_version=tool_version()
+        )
+        path = Path(out_dir) / slug(module.classes[0].name)
+        package = write_package(path, manifest, module.graph, module.tensors, overwrite=overwrite)
+        written.append(WrittenModule(path, package))
+    return written

@@ -1,0 +1,265 @@
+"""SeaM mask scores over a traced graph: weight, kernel or channel granularity, one estimator.
+
+Every masked ``conv2d``/``linear`` node gets real-valued scores; its effective weight is
+``W * 1[score > 0]`` (bias likewise), computed with the straight-through estimator of
+:func:`~nnparts.client.extract.decompose_channel.ste_gate` (backward: the incoming gradient clipped
+element-wise to [-1, 1]). Score shapes by granularity:
+
+- ``weight`` (SeaM): one score per weight and per bias entry, initialised at 1.0.
+- ``kernel``: one score per ``(out, in)`` kernel (broadcast over its ``kh x kw`` taps) and per bias.
+- ``channel``: one score per free channel variable of :mod:`~nnparts.client.extract.channels`;
+  a weight is kept when its output and input variables are both kept (``affine`` nodes are gated).
+
+The network's own weights stay in the :class:`GraphNet`; a masked forward substitutes the effective
+weights with :func:`torch.func.functional_call`, so the same code serves the search (scores learn,
+weights frozen) and masked fine-tuning (weights learn, hard masks fixed: pruned entries stay zero).
+
+Retention is cost-weighted: ``cost="params"`` counts every masked entry once (SeaM's weight retention
+rate, WRR); ``cost="flops"`` weights a conv entry by its output's ``H x W`` (multiply-accumulates with
+zeros counted as free, the fvcore convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from nnparts.client.extract.channels import ChannelPlan
+from nnparts.client.extract.decompose_channel import ste_gate
+from nnparts.client.zoo.runtime import GraphNet
+from nnparts.schemas.errors import UsageError
+
+Granularity = Literal["weight", "kernel", "channel"]
+Cost = Literal["params", "flops"]
+GRANULARITIES: tuple[str, ...] = ("weight", "kernel", "channel")
+COSTS: tuple[str, ...] = ("params", "flops")
+
+# node name -> (weight mask broadcastable to the weight, bias mask or None)
+Masks = dict[str, tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def layer_key(node: str) -> str:
+    """The :class:`GraphNet` ``layers`` key of a node (dots are not allowed in module names)."""
+    return node.replace(".", "__")
+
+
+@dataclass(frozen=True)
+class MaskedLayer:
+    """One masked conv/linear node: its shapes and the retention cost of one of its entries."""
+
+    node: str
+    op: str
+    weight_shape: tuple[int, ...]
+    has_bias: bool
+    depthwise: bool
+    entry_cost: float
+
+
+class _Runner(nn.Module):
+    """Lets ``functional_call`` pass gates to :meth:`GraphNet.run`."""
+
+    def __init__(self, net: GraphNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, gates: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        return self.net.run(x, gates=gates)
+
+
+class SeamMasks(nn.Module):
+    """Scores for the ``layers`` of ``net`` and the masked forward pass.
+
+    Args:
+        net: the network (weights are read, never copied; freeze them for a mask search).
+        layers: names of the conv/linear nodes to mask (SeaM: all of the origin's, head excluded).
+        granularity: ``weight``, ``kernel`` or ``channel``.
+        shapes: per-node output shapes (``cost.infer_shapes``), for the FLOPs cost.
+        plan: the channel plan of ``net.graph`` (required for ``channel``).
+        cost: ``params`` or ``flops`` (see the module docstring).
+        init: initial score (1.0 in SeaM).
+
+    Raises:
+        UsageError: unknown granularity or cost, a node that is not conv/linear, or no plan for channel.
+    """
+
+    def __init__(
+        self,
+        net: GraphNet,
+        layers: Sequence[str],
+        granularity: str,
+        shapes: Mapping[str, tuple[int, ...]],
+        *,
+        plan: ChannelPlan | None = None,
+        cost: str = "params",
+        init: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if granularity not in GRANULARITIES:
+            raise UsageError(f"unknown granularity {granularity!r}", hint="use weight, kernel or channel")
+        if cost not in COSTS:
+            raise UsageError(f"unknown retention cost {cost!r}", hint="use params or flops")
+        if granularity == "channel" and plan is None:
+            raise UsageError("channel granularity needs a channel plan")
+        self.granularity = granularity
+        self.cost = cost
+        self.plan = plan
+        self.runner = _Runner(net)
+        self.layers: tuple[MaskedLayer, ...] = tuple(self._layer(net, n, shapes, cost) for n in layers)
+        self.scores = nn.ParameterDict()
+        if granularity == "channel":
+            assert plan is not None
+            self.scores["vars"] = nn.Parameter(torch.full((plan.n_vars,), float(init)))
+            self.register_buffer("fixed", torch.as_tensor(plan.fixed))
+            self._index = {k: torch.as_tensor(v) for k, v in plan.tensor_vars.items()}
+            self.affines = tuple(n.name for n in net.graph.nodes if n.op == "affine")
+        else:
+            for layer in self.layers:
+                shape = layer.weight_shape
+                if granularity == "kernel" and layer.op == "conv2d":
+                    shape = (shape[0], shape[1], 1, 1)
+                key = layer_key(layer.node)
+                self.scores[key + "__w"] = nn.Parameter(torch.full(shape, float(init)))
+                if layer.has_bias:
+                    self.scores[key + "__b"] = nn.Parameter(torch.full((shape[0],), float(init)))
+        self.total_cost = sum(
+            layer.entry_cost * (_numel(layer.weight_shape) + (layer.weight_shape[0] if layer.has_bias else 0))
+            for layer in self.layers
+        )
+
+    @staticmethod
+    def _layer(net: GraphNet, name: str, shapes: Mapping[str, tuple[int, ...]], cost: str) -> MaskedLayer:
+        node = net.graph.node(name)
+        if node.op not in ("conv2d", "linear"):
+            raise UsageError(f"node {name!r} is a {node.op}, only conv2d and linear nodes can be masked")
+        module = net.layers[layer_key(name)]
+        assert isinstance(module, (nn.Conv2d, nn.Linear))
+        shape = tuple(module.weight.shape)
+        spatial = shapes[name][1] * shapes[name][2] if node.op == "conv2d" else 1
+        depthwise = node.op == "conv2d" and int(node.attrs["groups"]) > 1
+        return MaskedLayer(
+            name, node.op, shape, module.bias is not None, depthwise, float(spatial if cost == "flops" else 1)
+        )
+
+    @property
+    def net(self) -> GraphNet:
+        return self.runner.net
+
+    def _var_keep(self, detach: bool) -> torch.Tensor:
+        s = self.scores["vars"]
+        gate = (s.detach() > 0).to(s.dtype) if detach else ste_gate(s)
+        return torch.where(self.fixed, torch.ones_like(gate), gate)
+
+    def masks(self, *, detach: bool = False) -> Masks:
+        """Per-layer 0/1 masks; differentiable (straight-through) unless ``detach``."""
+        out: Masks = {}
+        if self.granularity == "channel":
+            keep = self._var_keep(detach)
+            for layer in self.layers:
+                node = self.net.graph.node(layer.node)
+                g_out = keep[self._index[layer.node]]
+                if layer.depthwise:
+                    w = g_out.view(-1, 1, 1, 1)
+                else:
+                    g_in = keep[self._index[node.inputs[0]]]
+                    w = g_out.view(-1, 1) * g_in.view(1, -1)
+                    if layer.op == "conv2d":
+                        w = w.view(*w.shape, 1, 1)
+                out[layer.node] = (w, g_out if layer.has_bias else None)
+            return out
+        for layer in self.layers:
+            key = layer_key(layer.node)
+            sw = self.scores[key + "__w"]
+            w = (sw.detach() > 0).to(sw.dtype) if detach else ste_gate(sw)
+            b = None
+            if layer.has_bias:
+                sb = self.scores[key + "__b"]
+                b = (sb.detach() > 0).to(sb.dtype) if detach else ste_gate(sb)
+            out[layer.node] = (w, b)
+        return out
+
+    def gates(self, *, detach: bool = False) -> dict[str, torch.Tensor] | None:
+        """Channel granularity: gates for ``affine`` nodes (unmasked BatchNorm); else None."""
+        if self.granularity != "channel" or not self.affines:
+            return None
+        keep = self._var_keep(detach)
+        return {a: keep[self._index[a]] for a in self.affines}
+
+    def retention(self, masks: Masks) -> torch.Tensor:
+        """Cost-weighted fraction of masked entries kept (differentiable through ``masks``)."""
+        total: torch.Tensor | None = None
+        for layer in self.layers:
+            w, b = masks[layer.node]
+            kept = w.expand(layer.weight_shape).sum()
+            if b is not None:
+                kept = kept + b.sum()
+            term = kept * layer.entry_cost
+            total = term if total is None else total + term
+        assert total is not None
+        return total / self.total_cost
+
+    def forward(
+        self, x: torch.Tensor, masks: Masks, gates: Mapping[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """The network's output with every masked layer's weight (and bias) multiplied by its mask."""
+        params: dict[str, torch.Tensor] = {}
+        for layer in self.layers:
+            module = self.net.layers[layer_key(layer.node)]
+            w, b = masks[layer.node]
+            prefix = f"net.layers.{layer_key(layer.node)}"
+            params[prefix + ".weight"] = module.weight * w
+            if b is not None and module.bias is not None:
+                params[prefix + ".bias"] = module.bias * b
+        out: torch.Tensor = functional_call(self.runner, params, (x,), {"gates": gates})
+        return out
+
+    def hard_tensors(self) -> dict[str, torch.Tensor]:
+        """The network's named tensors with the current hard masks multiplied in (exact zeros)."""
+        tensors = self.net.state_tensors()
+        masks = self.masks(detach=True)
+        for layer in self.layers:
+            node = self.net.graph.node(layer.node)
+            w, b = masks[layer.node]
+            name = node.params["weight"]
+            tensors[name] = tensors[name] * w.expand(layer.weight_shape).to(tensors[name].device)
+            if b is not None:
+                tensors[node.params["bias"]] = tensors[node.params["bias"]] * b.to(tensors[name].device)
+        for name, gate in (self.gates(detach=True) or {}).items():
+            p = self.net.graph.node(name).params
+            tensors[p["scale"]] = tensors[p["scale"]] * gate.cpu()
+            tensors[p["shift"]] = tensors[p["shift"]] * gate.cpu()
+        return {k: v.cpu() for k, v in tensors.items()}
+
+    def kept_entries(self) -> tuple[int, int]:
+        """(kept, total) masked entries under the current hard masks: WRR = kept / total."""
+        masks = self.masks(detach=True)
+        kept = total = 0
+        for layer in self.layers:
+            w, b = masks[layer.node]
+            kept += int(w.expand(layer.weight_shape).sum())
+            total += _numel(layer.weight_shape)
+            if b is not None:
+                kept += int(b.sum())
+                total += layer.weight_shape[0]
+        return kept, total
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """The hard state of every score (bool, CPU), for checkpointing a candidate."""
+        return {k: (v.detach() > 0).cpu() for k, v in self.scores.items()}
+
+    def restore(self, snap: Mapping[str, torch.Tensor]) -> None:
+        """Set scores to +1 / -1 from a :meth:`snapshot` (the hard masks come back exactly)."""
+        with torch.no_grad():
+            for k, v in self.scores.items():
+                v.copy_(snap[k].to(v.device).to(v.dtype) * 2 - 1)
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n

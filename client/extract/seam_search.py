@@ -1,0 +1,263 @@
+"""The SeaM mask search, retention steering, selection on validation data, and masked fine-tuning.
+
+Search (SeaM): Adam on the head (``lr_head``) and on the scores (``lr_mask``); epochs repeat the
+pattern [head only, head + masks x4]; loss ``CE + alpha * retention`` with the retention taken through
+the same straight-through masks; weights frozen and BatchNorm folded (so it cannot drift).
+
+Beyond SeaM:
+
+- **Retention steering.** With ``target_retention`` R, alpha is set by a proportional-integral
+  controller on the relative error ``e = (r - R_t) / R_t`` (clipped to [-2, 2]) after every mask step:
+  ``log alpha = log alpha_0 + steer_gain * e + I`` with ``I += steer_rate * e`` (I kept in [-8, 8];
+  the integral is dual ascent on ``r <= R_t``, the proportional term reacts at once to overshoot). ``R_t`` anneals from 1 to R along
+  the cubic schedule of gradual pruning (Zhu & Gupta 2017) over the first ``anneal`` share of the
+  mask steps, then stays at R, so retention approaches R from above instead of overshooting.
+- **Selection on validation data only.** Every epoch's hard masks are scored on ``val``. Without a
+  target: SeaM's rule (lowest retention at 0.1 % resolution among epochs reaching ``baseline - tol``,
+  ties to accuracy; else the best ``acc - retention``). With a target: the most accurate epoch whose
+  retention is at most ``R + max(0.005, 0.05 R)``, else the sparsest epoch.
+- **Masked fine-tuning.** The kept weights and the head train with the selected hard masks fixed, so
+  pruned weights stay exactly zero; the best epoch on ``val`` (including "no fine-tuning") is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from nnparts.client.extract.base import TensorData
+from nnparts.client.extract.seam_masks import SeamMasks, layer_key
+
+
+@dataclass(frozen=True)
+class SeamConfig:
+    """Knobs of one SeaM search (defaults: the paper's ResNet-20 / CIFAR-10 binary settings)."""
+
+    alpha: float = 1.0
+    lr_mask: float = 0.05
+    lr_head: float = 0.1
+    epochs: int = 20
+    batch: int = 64
+    target_retention: float | None = None
+    steer_rate: float = 0.05
+    steer_gain: float = 2.0
+    anneal: float = 0.6
+    tol: float = 0.0
+    fine_tune_epochs: int = 0
+    lr_fine_tune: float = 1e-3
+    seed: int = 0
+
+
+@dataclass
+class Candidate:
+    """One epoch's hard masks and head, scored on the validation split."""
+
+    epoch: int
+    val_acc: float
+    retention: float
+    alpha: float
+    masks: dict[str, torch.Tensor] = field(repr=False)
+    head: dict[str, torch.Tensor] = field(repr=False)
+
+    def log(self) -> dict[str, float]:
+        return {
+            "epoch": self.epoch,
+            "val_acc": round(self.val_acc, 5),
+            "retention": round(self.retention, 5),
+            "alpha": round(self.alpha, 5),
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    selected: Candidate
+    history: tuple[Candidate, ...]
+    seconds: float
+    fine_tune: tuple[dict[str, float], ...] = ()
+
+    def log(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "split": "val",
+            "selected_epoch": self.selected.epoch,
+            "val_acc": round(self.selected.val_acc, 5),
+            "retention": round(self.selected.retention, 5),
+            "search_seconds": round(self.seconds, 2),
+            "epochs": [c.log() for c in self.history],
+        }
+        if self.fine_tune:
+            out["fine_tune"] = list(self.fine_tune)
+        return out
+
+
+def masked_accuracy(masks: SeamMasks, data: TensorData, batch: int, device: str) -> float:
+    """Top-1 accuracy of the network under the current hard masks."""
+    hard, gates = masks.masks(detach=True), masks.gates(detach=True)
+    correct = 0
+    with torch.no_grad():
+        for x, y in data.batches(batch):
+            correct += int((masks(x.to(device), hard, gates).argmax(1).cpu() == y).sum())
+    return correct / max(len(data), 1)
+
+
+def _head_state(masks: SeamMasks, head: str) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in masks.net.layers[layer_key(head)].state_dict().items()}
+
+
+def _load_head(masks: SeamMasks, head: str, state: dict[str, torch.Tensor]) -> None:
+    masks.net.layers[layer_key(head)].load_state_dict(state)
+
+
+def scheduled_target(cfg: SeamConfig, step: int, total: int) -> float:
+    """The retention goal after ``step`` of ``total`` mask steps (cubic anneal from 1 to the target)."""
+    assert cfg.target_retention is not None
+    r = cfg.target_retention
+    span = max(1.0, cfg.anneal * total)
+    progress = min(1.0, step / span)
+    return r + (1.0 - r) * (1.0 - progress) ** 3
+
+
+def select(history: list[Candidate], cfg: SeamConfig, baseline: float) -> Candidate:
+    """Pick the candidate by the rules in the module docstring (validation numbers only)."""
+    if cfg.target_retention is not None:
+        limit = cfg.target_retention + max(0.005, 0.05 * cfg.target_retention)
+        within = [c for c in history if c.retention <= limit]
+        if within:
+            return max(within, key=lambda c: (c.val_acc, -c.retention))
+        return min(history, key=lambda c: (c.retention, -c.val_acc))
+    good = [c for c in history if c.val_acc >= baseline - cfg.tol]
+    if good:
+        return min(good, key=lambda c: (round(c.retention, 3), -c.val_acc))
+    return max(history, key=lambda c: c.val_acc - c.retention)
+
+
+def search(
+    masks: SeamMasks,
+    head: str,
+    train: TensorData,
+    val: TensorData,
+    cfg: SeamConfig,
+    *,
+    baseline: float,
+    device: str = "cpu",
+    progress: bool = False,
+) -> SearchResult:
+    """Run the SeaM search on ``train`` (labels ``0..k-1``) and select on ``val``.
+
+    ``head`` names the trainable linear node; every other weight is frozen. ``baseline`` is the
+    origin's validation accuracy on the same task (for SeaM's selection rule). On return the masks and
+    the head hold the selected candidate (fine-tuned weights too when ``cfg.fine_tune_epochs``).
+    Cost: ``cfg.epochs`` passes over ``train`` with a backward pass, one forward over ``val`` each.
+    """
+    start = time.perf_counter()
+    masks.to(device)
+    net = masks.net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    head_params = list(net.layers[layer_key(head)].parameters())
+    for p in head_params:
+        p.requires_grad_(True)
+    opt_head = torch.optim.Adam(head_params, lr=cfg.lr_head)
+    opt_mask = torch.optim.Adam(list(masks.scores.parameters()), lr=cfg.lr_mask)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log_alpha = log_alpha0 = math.log(max(cfg.alpha, 1e-12))
+    integral = 0.0
+    history: list[Candidate] = []
+    per_epoch = math.ceil(len(train) / cfg.batch)
+    mask_steps = per_epoch * sum(1 for e in range(cfg.epochs) if e % 5 != 0)
+    mask_step = 0
+    bar = tqdm(range(cfg.epochs), desc="seam", disable=not progress, leave=False)
+    for epoch in bar:
+        train_mask = epoch % 5 != 0
+        perm = torch.randperm(len(train), generator=gen)
+        for i in range(0, len(perm), cfg.batch):
+            b = perm[i : i + cfg.batch]
+            x, y = train.x[b].to(device), train.y[b].to(device)
+            m, g = masks.masks(detach=not train_mask), masks.gates(detach=not train_mask)
+            loss = F.cross_entropy(masks(x, m, g), y)
+            if train_mask:
+                ret = masks.retention(m)
+                loss = loss + math.exp(log_alpha) * ret
+            opt_head.zero_grad()
+            opt_mask.zero_grad()
+            loss.backward()
+            opt_head.step()
+            if train_mask:
+                opt_mask.step()
+                if cfg.target_retention is not None:
+                    goal = scheduled_target(cfg, mask_step, mask_steps)
+                    err = min(max((float(ret.detach()) - goal) / max(goal, 1e-3), -2.0), 2.0)
+                    integral = min(max(integral + cfg.steer_rate * err, -8.0), 8.0)
+                    log_alpha = log_alpha0 + cfg.steer_gain * err + integral
+                mask_step += 1
+        kept, total = masks.kept_entries()
+        cand = Candidate(
+            epoch,
+            masked_accuracy(masks, val, 256, device),
+            kept / total,
+            math.exp(log_alpha),
+            masks.snapshot(),
+            _head_state(masks, head),
+        )
+        history.append(cand)
+        bar.set_postfix(acc=f"{cand.val_acc:.3f}", ret=f"{cand.retention:.3f}")
+    best = select(history, cfg, baseline)
+    masks.restore(best.masks)
+    _load_head(masks, head, best.head)
+    ft: tuple[dict[str, float], ...] = ()
+    if cfg.fine_tune_epochs > 0:
+        ft = fine_tune(masks, head, train, val, cfg, device=device, progress=progress)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return SearchResult(best, tuple(history), time.perf_counter() - start, ft)
+
+
+def fine_tune(
+    masks: SeamMasks,
+    head: str,
+    train: TensorData,
+    val: TensorData,
+    cfg: SeamConfig,
+    *,
+    device: str = "cpu",
+    progress: bool = False,
+) -> tuple[dict[str, float], ...]:
+    """Train the kept weights and the head under the current hard masks (pruned ones stay zero).
+
+    Adam at ``cfg.lr_fine_tune`` (head at 10x) for ``cfg.fine_tune_epochs``; the weights of the best
+    validation epoch (epoch 0 = before fine-tuning) are left in the network.
+    """
+    net = masks.net
+    hard, gates = masks.masks(detach=True), masks.gates(detach=True)
+    head_params = list(net.layers[layer_key(head)].parameters())
+    head_ids = {id(p) for p in head_params}
+    body = [p for p in net.parameters() if id(p) not in head_ids]
+    for p in net.parameters():
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(
+        [{"params": body, "lr": cfg.lr_fine_tune}, {"params": head_params, "lr": cfg.lr_fine_tune * 10}]
+    )
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    best_acc = masked_accuracy(masks, val, 256, device)
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    log = [{"epoch": 0, "val_acc": round(best_acc, 5)}]
+    for epoch in tqdm(range(cfg.fine_tune_epochs), desc="fine-tune", disable=not progress, leave=False):
+        perm = torch.randperm(len(train), generator=gen)
+        for i in range(0, len(perm), cfg.batch):
+            b = perm[i : i + cfg.batch]
+            loss = F.cross_entropy(masks(train.x[b].to(device), hard, gates), train.y[b].to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        acc = masked_accuracy(masks, val, 256, device)
+        log.append({"epoch": epoch + 1, "val_acc": round(acc, 5)})
+        if acc > best_acc:
+            best_acc = acc
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(best_state)
+    return tuple(log)
