@@ -1,0 +1,105 @@
+"""``nnparts reengineer``: a SeaM sub-model of an origin model for target classes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nnparts.client.cli._options import (
+    batch_size_option,
+    data_option,
+    device_option,
+    quiet_option,
+    resolve_device,
+)
+from nnparts.schemas.errors import UsageError
+
+_GRANULARITIES = ("weight", "kernel", "channel")
+
+
+def _targets(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",")]
+    if not value.strip() or any(not n for n in names):
+        raise UsageError(f"--target {value!r} is not a comma-separated list of class names")
+    return names
+
+
+@click.command("reengineer")
+@click.argument("model", type=click.Path(path_type=Path))
+@data_option()
+@click.option("--target", "target", required=True, metavar="CLASS[,CLASS...]", help="One class: binary.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Package folder to write.")
+@click.option("--granularity", default="weight", show_default=True, help="weight (SeaM), kernel or channel.")
+@click.option("--target-retention", type=float, default=None, help="Steer alpha to this retention (0-1).")
+@click.option("--alpha", type=float, default=1.0, show_default=True, help="Weight of the retention loss.")
+@click.option("--lr-mask", type=float, default=0.05, show_default=True, help="Adam learning rate of scores.")
+@click.option("--epochs", type=int, default=20, show_default=True, help="Search epochs.")
+@click.option("--fine-tune", is_flag=True, help="Fine-tune the kept weights with masks enforced.")
+@click.option("--cost", default="params", show_default=True, help="Retention measure: params or flops.")
+@click.option("--max-train", type=int, default=None, help="Cap on training images of the target problem.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@device_option
+@batch_size_option(256)
+@quiet_option
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest's metrics as JSON.")
+def reengineer_command(
+    model: Path,
+    data: Any,
+    target: str,
+    out: Path,
+    granularity: str,
+    target_retention: float | None,
+    alpha: float,
+    lr_mask: float,
+    epochs: int,
+    fine_tune: bool,
+    cost: str,
+    max_train: int | None,
+    seed: int,
+    device: str,
+    batch_size: int,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Re-engineer MODEL into a sub-model for --target classes and write it to --out."""
+    if granularity not in _GRANULARITIES:
+        raise UsageError(f"unknown --granularity {granularity!r}", hint="use weight, kernel or channel")
+    if target_retention is not None and not 0.0 < target_retention < 1.0:
+        raise UsageError(f"--target-retention must be in (0, 1), got {target_retention}")
+    if epochs < 1:
+        raise UsageError(f"--epochs must be positive, got {epochs}")
+    if alpha < 0 or lr_mask <= 0:
+        raise UsageError(f"--alpha must be >= 0 and --lr-mask > 0, got {alpha} and {lr_mask}")
+    targets = _targets(target)
+    from nnparts.client.extract.base import ExtractSettings
+    from nnparts.client.extract.reengineer_pipeline import reengineer
+
+    params: dict[str, Any] = {"max_train": max_train} if max_train else {}
+    settings = ExtractSettings(resolve_device(device), batch_size, seed, not quiet, params)
+    written = reengineer(
+        model,
+        str(data),
+        out,
+        targets=targets,
+        granularity=granularity,
+        target_retention=target_retention,
+        alpha=alpha,
+        lr_mask=lr_mask,
+        epochs=epochs,
+        fine_tune=fine_tune,
+        cost=cost,
+        settings=settings,
+    )
+    m = written.manifest
+    if as_json:
+        click.echo(json.dumps({"path": str(written.path), "mask": m.mask.to_dict(), "metrics": m.metrics}))
+        return
+    origin = m.metrics["origin"]
+    click.echo(
+        f"wrote {written.path}: retention {m.mask.density:.2%}, test accuracy "
+        f"{m.metrics['overall']['accuracy']:.2%} (origin {origin['accuracy_paper']:.2%} paper, "
+        f"{origin['accuracy_restricted']:.2%} restricted), {m.total_bytes} bytes"
+    )
