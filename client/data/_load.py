@@ -1,7 +1,8 @@
 """``load_split(spec, split)``: a data spec plus a split name in, a :class:`DataSplit` out.
 
-Decoded sources are cached per process (keyed by kind and resolved path; :func:`clear_memory_cache`
-frees them) and, for CIFAR-10, also on disk (see :mod:`._cache`). The split policy is documented in :mod:`._split`.
+Decoded sources and their splits are cached per process (keyed by kind and resolved path;
+:func:`clear_memory_cache` frees them) and, for CIFAR-10, also on disk (see :mod:`._cache`). The split
+policy is documented in :mod:`._split`.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from nnparts.client.data._split import (
     TEST_FRACTION,
     VAL_FRACTION,
     DataSplit,
+    Split,
     check_split,
     stratified_holdout,
 )
 
 IndexArray = npt.NDArray[np.int64]
 _MEMORY: dict[tuple[Kind, Path | None], RawData] = {}
+_SPLITS: dict[tuple[Kind, Path | None, Split], DataSplit] = {}
 _MEMORY_LOCK = threading.Lock()
 
 
@@ -54,6 +57,11 @@ def load_split(
     parsed = parse_spec(spec)
     which = check_split(split)
     path = _formats.require_dir(parsed.path, parsed.kind) if parsed.path is not None else None
+    memo_key = (parsed.kind, path, which)
+    with _MEMORY_LOCK:
+        memo = _SPLITS.get(memo_key)
+    if memo is not None:
+        return memo
     cache = (cache_dir or default_cache_dir()).expanduser().resolve() if disk_cache else None
     raw = _read_raw(parsed.kind, path, cache)
     canonical = str(DataSpec(parsed.kind, path))
@@ -68,7 +76,9 @@ def load_split(
     else:
         idx = train_idx if which == "train" else val_idx
         x, y = raw.train_x[idx], raw.train_y[idx]
-    return DataSplit(raw.name, which, x, y, raw.classes, canonical)
+    result = DataSplit(raw.name, which, x, y, raw.classes, canonical)
+    with _MEMORY_LOCK:
+        return _SPLITS.setdefault(memo_key, result)
 
 
 def check_spec(spec: str | DataSpec) -> DataSpec:
@@ -90,6 +100,7 @@ def clear_memory_cache() -> None:
     """Drop the per-process cache of decoded sources (frees memory)."""
     with _MEMORY_LOCK:
         _MEMORY.clear()
+        _SPLITS.clear()
     _split_indices.cache_clear()
 
 

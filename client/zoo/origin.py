@@ -200,7 +200,8 @@ def _verify_listed_hashes(paths: Sequence[Path], listed: Mapping[str, str]) -> N
             actual = sha256_file(p)
             if actual != expected:
                 raise IntegrityError(
-                    f"sha256 mismatch for {p}: the meta file says {expected[:12]}..., file has {actual[:12]}...",
+                    f"sha256 mismatch for {p}: the meta file says {expected[:12]}..., "
+                    f"file has {actual[:12]}...",
                     path=str(p),
                 )
 

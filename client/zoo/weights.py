@@ -23,7 +23,7 @@ METADATA_KEY = "nnparts"
 
 
 def convert_hint(path: Path) -> str:
-    """The one-liner that converts a pickled PyTorch checkpoint to safetensors (run it only on trusted files)."""
+    """The one-liner converting a pickled PyTorch checkpoint to safetensors (run it on trusted files only)."""
     out = path.with_suffix(".safetensors")
     return (
         'convert it once, on a trusted machine: python -c "import torch; from safetensors.torch import '
@@ -82,7 +82,7 @@ def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     """Load ``state`` into ``module`` only if every key and shape matches exactly.
 
     Raises:
-        WeightsError: with ``missing``, ``unexpected`` and ``mismatched`` (``key: file shape vs model shape``).
+        WeightsError: with ``missing``, ``unexpected`` and ``mismatched`` (``key: file shape vs model``).
     """
     expected = module.state_dict()
     missing = sorted(k for k in expected if k not in state)
