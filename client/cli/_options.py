@@ -97,14 +97,19 @@ def batch_size_option(default: int = 256) -> Callable[[F], F]:
     return decorate
 
 
-def data_option(*, required: bool = True, help: str | None = None) -> Callable[[F], F]:
-    """``--data SPEC``: digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR (parsed to a DataSpec)."""
+def data_option(
+    *, required: bool = True, help: str | None = None, multiple: bool = False
+) -> Callable[[F], F]:
+    """``--data SPEC``: digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR (parsed to a DataSpec;
+    a tuple of them when ``multiple``)."""
 
-    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    def parse(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is None:
             return None
         from nnparts.client.data import parse_spec
 
+        if multiple:
+            return tuple(parse_spec(v) for v in value)
         return parse_spec(value)
 
     def decorate(f: F) -> F:
@@ -112,6 +117,7 @@ def data_option(*, required: bool = True, help: str | None = None) -> Callable[[
             "--data",
             metavar="SPEC",
             required=required,
+            multiple=multiple,
             callback=parse,
             help=help or "Data spec: digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR.",
         )(f)
@@ -155,3 +161,22 @@ def quiet_option(f: F) -> F:
 def json_option(f: F) -> F:
     """``--json``: machine-readable output on stdout."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
+
+
+def registries_option(f: F) -> F:
+    """``--registry PATH_OR_URL`` (repeatable, in priority order; default ``$NNPARTS_HOME``)."""
+    return click.option(
+        "--registry",
+        "registries",
+        multiple=True,
+        metavar="PATH_OR_URL",
+        help="Registry folder or Hub URL; repeat for several, highest priority first "
+        "(default: $NNPARTS_HOME or ~/.cache/nnparts).",
+    )(f)
+
+
+def open_registries(specs: tuple[str, ...]) -> list[Any]:
+    """Open each ``--registry`` value (the default local registry when none is given)."""
+    from nnparts.index import open_index
+
+    return [open_index(s) for s in specs] if specs else [open_index(None)]

@@ -13,8 +13,9 @@ three steps, never looking at test data:
    BCE on the labels, over class-balanced batches, plus ``lam`` times the differentiable FLOPs ratio
    (a kernel-retention penalty weighted by cost).
 3. **Selection on the validation split**: every ``eval_every`` steps the current gates are scored by
-   *replacement accuracy*: the origin's val accuracy when this module's score replaces the origin's
-   score for class ``c``. The sparsest checkpoint within ``tol`` of the origin is kept.
+   *replacement accuracy* (the origin's val accuracy when this module's score replaces the origin's
+   score for class ``c``) and by the one-vs-rest ROC AUC. The sparsest checkpoint within ``tol`` of
+   the origin on both is kept (the full network if none is).
 
 Then the channels are removed from the saved tensors (exact: same outputs as the masked full model),
 and a temperature/bias calibration is fitted on validation data.
@@ -140,6 +141,21 @@ def _warm_start(net: GraphNet, plan: ChannelPlan, pos: torch.Tensor, allx: torch
     return 0.05 + score / count.clamp(min=1)
 
 
+def ovr_auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    """Area under the ROC curve of one-vs-rest ``scores`` (rank statistic; ties count half)."""
+    pos = positive.view(-1).bool()
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    flat = scores.view(-1).double()
+    order = flat.argsort()
+    _, inverse, counts = torch.unique_consecutive(flat[order], return_inverse=True, return_counts=True)
+    mean_rank = counts.cumsum(0).double() - (counts.double() - 1) / 2
+    ranks = torch.empty_like(flat)
+    ranks[order] = mean_rank[inverse]
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _replacement_accuracy(
     module_scores: torch.Tensor, base: torch.Tensor, labels: torch.Tensor, c: int
 ) -> float:
@@ -174,6 +190,7 @@ def search_channels(
     opt = torch.optim.Adam([scores], lr=float(params["lr"]))
     fixed_one = torch.as_tensor(plan.fixed, device=device)
     base_acc = float((val_scores.argmax(1) == val.y).float().mean())
+    base_auc = ovr_auc(val_scores[:, c], val.y == c)
     half = int(params["batch"]) // 2
     best: tuple[float, np.ndarray, float] = (1.0, np.ones(plan.n_vars, dtype=bool), base_acc)
     log: list[dict[str, float]] = []
@@ -209,17 +226,25 @@ def search_channels(
                 )
                 ratio_now = float(flops.ratio(torch.as_tensor(kept, dtype=torch.float32, device=device)))
             acc = _replacement_accuracy(vs, val_scores, val.y, c)
+            auc = ovr_auc(vs, val.y == c)
             log.append(
-                {"step": step + 1, "flops_ratio": round(ratio_now, 4), "val_replacement_acc": round(acc, 5)}
+                {
+                    "step": step + 1,
+                    "flops_ratio": round(ratio_now, 4),
+                    "val_replacement_acc": round(acc, 5),
+                    "val_auc": round(auc, 5),
+                }
             )
-            bar.set_postfix(flops=f"{ratio_now:.2f}", acc=f"{acc:.3f}")
-            if acc >= base_acc - float(params["tol"]) and ratio_now < best[0]:
+            bar.set_postfix(flops=f"{ratio_now:.2f}", acc=f"{acc:.3f}", auc=f"{auc:.4f}")
+            tol = float(params["tol"])
+            if acc >= base_acc - tol and auc >= base_auc - tol and ratio_now < best[0]:
                 best = (ratio_now, kept, acc)
     del free
     return best[1], {
         "search": log,
         "selected_flops_ratio": round(best[0], 4),
         "val_replacement_acc": best[2],
+        "val_origin_auc": round(base_auc, 5),
         "val_origin_acc": round(base_acc, 5),
     }
 

@@ -1,0 +1,101 @@
+"""``nnparts install CLASS...``: resolve class names across registries, fetch, write a lockfile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nnparts.client.cli._options import open_registries, registries_option
+from nnparts.schemas.errors import UsageError
+
+
+def _input(value: str | None) -> tuple[int, int, int] | None:
+    if not value:
+        return None
+    try:
+        c, h, w = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--input {value!r} is not CxHxW", hint="e.g. --input 3x32x32") from None
+    return c, h, w
+
+
+@click.command(name="install")
+@click.argument("classes", nargs=-1)
+@registries_option
+@click.option(
+    "--min-accuracy", type=float, default=0.0, show_default=True, help="Lowest accepted module accuracy."
+)
+@click.option(
+    "--max-density",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Highest accepted density (fraction kept).",
+)
+@click.option("--prefer", metavar="ORIGIN", default=None, help="Prefer modules cut from this origin model.")
+@click.option("--input", "input_spec", metavar="CxHxW", default=None, help="Require this input shape.")
+@click.option(
+    "--lock",
+    "lock",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("nnparts.lock"),
+    show_default=True,
+    help="Lockfile to write (or, with --frozen, to read).",
+)
+@click.option(
+    "--frozen", is_flag=True, help="Install exactly what --lock pins; offline when already installed."
+)
+@click.option("--explain", is_flag=True, help="Print why each module was chosen over its rivals.")
+def install_command(
+    classes: tuple[str, ...],
+    registries: tuple[str, ...],
+    min_accuracy: float,
+    max_density: float,
+    prefer: str | None,
+    input_spec: str | None,
+    lock: Path,
+    frozen: bool,
+    explain: bool,
+) -> None:
+    """Install modules for each CLASS (name or alias) from the registries, highest priority first.
+
+    Policy: compatible input spec and constraints; first registry that has the class; --prefer;
+    accuracy within 0.5 pp of the best; fewest distinct origins; smallest download.
+    """
+    from nnparts.client.resolve import Constraints, install, install_frozen
+    from nnparts.client.resolve import explain as explain_plan
+
+    if frozen:
+        if classes:
+            raise UsageError(
+                "--frozen installs what the lock pins; do not name classes",
+                hint=f"remove {' '.join(classes)}",
+            )
+        backends = open_registries(registries) if registries else []
+        result = install_frozen(lock, registries=backends)
+        click.echo(
+            f"{len(result.paths)} modules installed from {lock} ({result.fetched} fetched, the rest verified in the cache)"
+        )
+        return
+    if not classes:
+        raise UsageError("name at least one class", hint="e.g. `nnparts install cat dog`")
+    if not 0.0 <= min_accuracy <= 1.0 or not 0.0 < max_density <= 1.0:
+        raise UsageError(
+            f"--min-accuracy {min_accuracy} / --max-density {max_density} must be fractions in [0, 1]"
+        )
+    constraints = Constraints(
+        min_accuracy=min_accuracy, max_density=max_density, prefer=prefer, input=_input(input_spec)
+    )
+    result = install(list(classes), open_registries(registries), constraints=constraints, lock_path=lock)
+    assert result.plan is not None
+    if explain:
+        for line in explain_plan(result.plan):
+            click.echo(line)
+        click.echo("")
+    click.echo(f"{'class':<16} {'module':<40} {'origin':<24} {'accuracy':>8} {'bytes':>9}")
+    for p in result.plan.picks:
+        click.echo(
+            f"{p.requested:<16} {p.entry.ref:<40} {p.entry.origin:<24} {p.entry.accuracy:8.2%} {p.entry.bytes:9d}"
+        )
+    click.echo(f"wrote {lock} ({len(result.lock.modules)} modules, {result.fetched} fetched)")

@@ -1,0 +1,53 @@
+"""``nnparts quickstart``: the end-to-end demo on scikit-learn's bundled digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nnparts.client.cli._options import device_option, quiet_option
+
+
+@click.command(name="quickstart")
+@click.option(
+    "--registry",
+    "registry",
+    default=None,
+    metavar="PATH_OR_URL",
+    help="Registry to publish to and install from (default: the embedded local one).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where origins, modules, the lockfile and the assembly go (default $NNPARTS_HOME/quickstart).",
+)
+@click.option("--epochs", type=int, default=20, show_default=True, help="Training epochs per small CNN.")
+@click.option("--steps", type=int, default=100, show_default=True, help="Mask-search steps per module.")
+@device_option
+@quiet_option
+def quickstart_command(
+    registry: str | None, workdir: Path | None, epochs: int, steps: int, device: str, quiet: bool
+) -> None:
+    """Train two digit CNNs (0-4, 5-9), decompose them, publish the modules, install all ten digits by
+    class name, assemble a 0-9 classifier and compare it with a model trained from scratch."""
+    import torch
+
+    from nnparts.client.cli._options import default_home, resolve_device
+    from nnparts.client.quickstart import format_report, run_quickstart
+    from nnparts.index import open_index
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    backend = open_index(registry)
+    work = workdir or default_home() / "quickstart"
+    report = run_quickstart(
+        work,
+        backend,
+        device=resolve_device(device),
+        epochs=epochs,
+        steps=steps,
+        progress=not quiet,
+        log=lambda msg: click.echo(msg, err=True),
+    )
+    click.echo(format_report(report))
