@@ -17,11 +17,14 @@ from nnparts.registry import (
     routes_repos,
 )
 from nnparts.registry.auth import Authorizer
+from nnparts.registry.catalog import Catalog
+from nnparts.registry.catalog_sync import CatalogSync
 from nnparts.registry.config import ServerConfig
 from nnparts.registry.context import Hub
 from nnparts.registry.router import Router
 from nnparts.registry.signing import UrlSigner
 from nnparts.registry.storage import FilesystemStorage, Storage
+from nnparts.registry.web import WebPages
 
 
 def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starlette:
@@ -32,16 +35,24 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
         storage: an alternative :class:`Storage` (tests); default ``FilesystemStorage(root)``.
 
     Returns:
-        A Starlette app; ``app.state.hub`` holds its parts. Storage is closed on shutdown.
+        A Starlette app; ``app.state.hub`` holds its parts. Storage is closed on shutdown. The web
+        pages (:mod:`nnparts.registry.web`) answer ``GET /`` and a few other paths; their catalogue
+        (``<root>/catalog.sqlite3``) catches up with the stored repos now and follows every commit.
 
     Raises:
         UsageError: the tokens file cannot be read.
     """
+    auth = Authorizer.from_file(config.tokens_file)
+    store = storage if storage is not None else FilesystemStorage(config.root)
+    catalog = Catalog(config.root / "catalog.sqlite3")
+    sync = CatalogSync(store, catalog)
+    sync.backfill()
     hub = Hub(
         config=config,
-        storage=storage if storage is not None else FilesystemStorage(config.root),
-        auth=Authorizer.from_file(config.tokens_file),
+        storage=store,
+        auth=auth,
         signer=UrlSigner(ttl_s=config.upload_url_ttl_s),
+        listeners=(sync,),
     )
     router = Router(hub)
     for module in (routes_repos, routes_listing, routes_refs, routes_commit, routes_lfs, routes_files):
@@ -51,7 +62,8 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         hub.storage.close()
+        catalog.close()
 
-    app = Starlette(routes=[Mount("/", app=router)], lifespan=lifespan)
+    app = Starlette(routes=[Mount("/", app=WebPages(hub, catalog, fallback=router))], lifespan=lifespan)
     app.state.hub = hub
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,13 +14,21 @@ from nnparts.registry.config import ServerConfig
 from nnparts.registry.errors import RepoNotFound
 from nnparts.registry.names import check_name, check_repo_type
 from nnparts.registry.signing import UrlSigner
-from nnparts.registry.storage import RepoKey, RepoRecord, Storage
+from nnparts.registry.storage import CommitRecord, RepoKey, RepoRecord, Storage
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+
+
+class RepoListener(Protocol):
+    """Told about stored changes, in the request's worker thread (the web catalogue); never raises."""
+
+    def committed(self, key: RepoKey, branch: str, commit: CommitRecord) -> None: ...
+
+    def deleted(self, key: RepoKey) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class Hub:
     storage: Storage
     auth: Authorizer
     signer: UrlSigner
+    listeners: tuple[RepoListener, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,8 @@ async def commit(call: Call) -> Response:
         parent=parent,
     )
     done = await call.run(storage.commit, request)
+    for listener in call.hub.listeners:
+        await call.run(listener.committed, record.key, branch, done)
     commit_url = f"{call.repo_url(record.key)}/commit/{done.sha}"
     return JSONResponse(
         {"success": True, "commitOid": done.sha, "commitUrl": commit_url, "pullRequestUrl": None}

@@ -91,8 +91,10 @@ async def delete_repo(call: Call) -> Response:
     body = await read_json(call.request, call.hub.config.max_json_bytes)
     key = _key_from_body(call, body, default_ns=True)
     call.hub.auth.require_write(call.principal, key.namespace)
-    call.visible(await call.run(call.hub.storage.get_repo, key))
+    record = call.visible(await call.run(call.hub.storage.get_repo, key))
     await call.run(call.hub.storage.delete_repo, key)
+    for listener in call.hub.listeners:
+        await call.run(listener.deleted, record.key)
     return JSONResponse({})
 
 
