@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -172,11 +173,16 @@ async def search(view: View, match: re.Match[str]) -> Response:
 def _find(view: View, filters: Filters, query: Query) -> tuple[list[ModuleRow], int, bool]:
     """Exact class-name/alias matches; if none, substring matches (``partial=True``)."""
     offset = (query.page - 1) * PAGE_SIZE
-    args = {"sort": query.sort, "descending": query.descending, "offset": offset, "limit": PAGE_SIZE}
-    rows, total = view.catalog.search(filters, **args)
+
+    def search(f: Filters) -> tuple[list[ModuleRow], int]:
+        return view.catalog.search(
+            f, sort=query.sort, descending=query.descending, offset=offset, limit=PAGE_SIZE
+        )
+
+    rows, total = search(filters)
     if total or not filters.term:
         return rows, total, False
-    rows, total = view.catalog.search(Filters(**{**filters.__dict__, "exact": False}), **args)
+    rows, total = search(dataclasses.replace(filters, exact=False))
     return rows, total, total > 0
 
 

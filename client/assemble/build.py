@@ -1,65 +1,76 @@
-"""From a lockfile (installed, verified packages) to an assembled package, and its evaluation."""
+"""From installed, verified packages to an assembled package; few-shot stitching; evaluation."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from tqdm.auto import tqdm
 
 from nnparts.client.assemble.package import Assembly, PartSpec, load_assembly, write_assembly
+from nnparts.client.assemble.runtime import Stitch, fit_stitch
 from nnparts.client.data import DataSplit, load_split
-from nnparts.client.extract.calibrate import fit_temperature
+from nnparts.client.pack.loader import load_package
 from nnparts.client.resolve.installer import install_frozen
 from nnparts.schemas.errors import UsageError
 from nnparts.schemas.package import read_manifest
+
+LabelledImages = tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], str]
 
 
 def parts_from_paths(
     paths: Sequence[Path], requested: Sequence[str] | None = None
 ) -> tuple[list[PartSpec], list[str]]:
     """Part specs and the assembly's class order (``requested`` order, else the packages' order)."""
-    specs: list[PartSpec] = []
+    manifests = [read_manifest(p) for p in paths]
+    specs = [PartSpec(Path(p), m.class_names) for p, m in zip(paths, manifests, strict=True)]
     classes: list[str] = []
-    for path in paths:
-        m = read_manifest(path)
-        names = list(m.class_names)
-        specs.append(PartSpec(Path(path), tuple(names)))
-        classes += [c for c in names if c not in classes]
-    if requested:
-        order: list[str] = []
-        for q in requested:
-            for spec in specs:
-                m = read_manifest(spec.path)
-                match = next((c.name for c in m.classes if c.matches(q)), None)
-                if match and match not in order:
-                    order.append(match)
-        classes = order + [c for c in classes if c not in order]
+    for q in requested or ():
+        match = next((c.name for m in manifests for c in m.classes if c.matches(q)), None)
+        if match and match not in classes:
+            classes.append(match)
+    for m in manifests:
+        classes += [c for c in m.class_names if c not in classes]
     return specs, classes
 
 
-def assemble_from_lock(
-    lock_path: str | Path,
+def draft_assembly(
+    specs: Sequence[PartSpec], classes: Sequence[str], *, rule: str = "argmax", abstain: float | None = None
+) -> Assembly:
+    """An in-memory assembly of package folders (nothing written)."""
+    parts = tuple((load_package(s.path), s) for s in specs)
+    return Assembly(Path("."), parts[0][0].manifest, tuple(classes), rule, abstain, parts)
+
+
+def assemble_paths(
+    paths: Sequence[Path],
     out_dir: str | Path,
     *,
+    requested: Sequence[str] | None = None,
     calibrate: Sequence[str] = (),
     abstain: float | None = None,
     rule: str = "argmax",
     name: str = "assembly",
     overwrite: bool = False,
 ) -> Path:
-    """Assemble every module the lock pins (installed and verified offline) into ``out_dir``."""
+    """Assemble module package folders into ``out_dir`` (with a stitching head if ``calibrate``)."""
+    specs, classes = parts_from_paths(paths, requested)
+    stitch = fit_stitch_on(draft_assembly(specs, classes, rule=rule), calibrate) if calibrate else None
+    write_assembly(
+        out_dir, specs, classes, rule=rule, abstain=abstain, name=name, overwrite=overwrite, stitch=stitch
+    )
+    return Path(out_dir)
+
+
+def assemble_from_lock(lock_path: str | Path, out_dir: str | Path, **kwargs: Any) -> Path:
+    """Assemble every module the lock pins (installed and verified, offline) into ``out_dir``."""
     installed = install_frozen(lock_path)
     paths = [installed.paths[f"{m.id}@{m.version}"] for m in installed.lock.modules]
-    specs, classes = parts_from_paths(paths, installed.lock.requested)
-    if calibrate:
-        specs = recalibrate(specs, calibrate)
-    write_assembly(out_dir, specs, classes, rule=rule, abstain=abstain, name=name, overwrite=overwrite)
-    return Path(out_dir)
+    return assemble_paths(paths, out_dir, requested=installed.lock.requested, **kwargs)
 
 
 def _matching(split: DataSplit, classes: Sequence[str]) -> dict[int, int]:
@@ -68,31 +79,34 @@ def _matching(split: DataSplit, classes: Sequence[str]) -> dict[int, int]:
     return {j: folded[c.casefold()] for j, c in enumerate(split.classes) if c.casefold() in folded}
 
 
-def recalibrate(specs: Sequence[PartSpec], data_specs: Sequence[str]) -> list[PartSpec]:
-    """Refit each one-vs-rest part's temperature on the validation split of the data that holds its
-    class (the other classes of that data set are its negatives)."""
+def labelled_images(classes: Sequence[str], data_specs: Sequence[str], split: str) -> list[LabelledImages]:
+    """For each data spec: its images of the assembly's classes, labelled by assembly column."""
     out = []
-    splits = [load_split(d, "val") for d in data_specs]
-    from nnparts.client.data.transforms import to_tensor
-    from nnparts.client.pack.loader import load_package
-
-    for spec in specs:
-        loaded = load_package(spec.path)
-        m = loaded.manifest
-        split = next(
-            (s for s in splits if any(c.casefold() == spec.classes[0].casefold() for c in s.classes)), None
-        )
-        if m.output_type != "ovr_score" or split is None:
-            out.append(spec)
-            continue
-        label = [c.casefold() for c in split.classes].index(spec.classes[0].casefold())
-        net = loaded.network()
-        with torch.no_grad():
-            scores = torch.cat(
-                [net(to_tensor(split.x[i : i + 512], m.input)).view(-1) for i in range(0, len(split), 512)]
+    for spec in data_specs:
+        data = load_split(spec, split)
+        mapping = _matching(data, classes)
+        if not mapping:
+            raise UsageError(
+                f"no class of {spec} is in the assembly", hint=f"assembly classes: {', '.join(classes)}"
             )
-        out.append(replace(spec, calibration=fit_temperature(scores, torch.from_numpy(split.y == label))))
+        keep = np.isin(data.y, list(mapping))
+        labels = np.array([mapping[int(v)] for v in data.y[keep]], dtype=np.int64)
+        out.append((data.x[keep], labels, data.name))
     return out
+
+
+def fit_stitch_on(assembly: Assembly, data_specs: Sequence[str], *, batch_size: int = 256) -> Stitch:
+    """Fit the few-shot stitching head on the validation split of ``data_specs``."""
+    model = assembly.model()
+    scores, labels = [], []
+    for x, y, _ in labelled_images(assembly.classes, data_specs, "val"):
+        with torch.no_grad():
+            for start in range(0, len(y), batch_size):
+                scores.append(
+                    model.scores(torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size])))
+                )
+        labels.append(torch.from_numpy(y))
+    return fit_stitch(torch.cat(scores), torch.cat(labels), data=tuple(data_specs))
 
 
 def evaluate_assembly(
@@ -110,29 +124,13 @@ def evaluate_assembly(
     model = assembly.model().to(device)
     k = len(assembly.classes)
     confusion = np.zeros((k, k + 1), dtype=np.int64)  # last column: abstained
-    for spec in data_specs:
-        data = load_split(spec, split)
-        mapping = _matching(data, assembly.classes)
-        if not mapping:
-            raise UsageError(
-                f"no class of {spec} is in the assembly",
-                hint=f"assembly classes: {', '.join(assembly.classes)}",
-            )
-        keep = np.isin(data.y, list(mapping))
-        x, y = data.x[keep], np.vectorize(mapping.get)(data.y[keep])
-        for start in tqdm(range(0, len(y), batch_size), desc=f"eval {data.name}", leave=False, disable=None):
-            pred = (
-                model.predict(torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size])))
-                .cpu()
-                .numpy()
-            )
+    for x, y, name in labelled_images(assembly.classes, data_specs, split):
+        for start in tqdm(range(0, len(y), batch_size), desc=f"eval {name}", leave=False, disable=None):
+            batch = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))
+            pred = model.predict(batch).cpu().numpy()
             pred = np.where(pred < 0, k, pred)
             np.add.at(confusion, (y[start : start + batch_size], pred), 1)
     total = int(confusion.sum())
-    per_class = {
-        c: round(float(confusion[i, i] / max(confusion[i].sum(), 1)), 6)
-        for i, c in enumerate(assembly.classes)
-    }
     return {
         "split": split,
         "samples": total,
@@ -140,8 +138,12 @@ def evaluate_assembly(
             "accuracy": round(float(np.trace(confusion[:, :k]) / max(total, 1)), 6),
             "abstained": round(float(confusion[:, k].sum() / max(total, 1)), 6),
         },
-        "per_class": {c: {"recall": v} for c, v in per_class.items()},
+        "per_class": {
+            c: {"recall": round(float(confusion[i, i] / max(confusion[i].sum(), 1)), 6)}
+            for i, c in enumerate(assembly.classes)
+        },
         "datasets": list(data_specs),
+        "stitched": assembly.stitch is not None,
     }
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nnparts.client.assemble.runtime import AssembledModel, AssembledPart
+from nnparts.client.assemble.runtime import AssembledModel, AssembledPart, Stitch
 from nnparts.client.pack.build import slug
 from nnparts.client.pack.loader import LoadedModule, load_package
 from nnparts.client.pack.writer import write_folder
@@ -61,6 +61,7 @@ class Assembly:
     rule: str
     abstain: float | None
     parts: tuple[tuple[LoadedModule, PartSpec], ...]
+    stitch: Stitch | None = None
 
     def model(self) -> AssembledModel:
         parts = []
@@ -80,13 +81,26 @@ class Assembly:
                     m.origin.weights_sha256,
                 )
             )
-        return AssembledModel(parts, self.classes, rule=self.rule, abstain=self.abstain).eval()
+        return AssembledModel(
+            parts, self.classes, rule=self.rule, abstain=self.abstain, stitch=self.stitch
+        ).eval()
 
 
 def _assembly_doc(
-    classes: Sequence[str], rule: str, abstain: float | None, parts: list[dict[str, Any]]
+    classes: Sequence[str],
+    rule: str,
+    abstain: float | None,
+    parts: list[dict[str, Any]],
+    stitch: Stitch | None,
 ) -> dict[str, Any]:
-    return {"schema_version": 1, "classes": list(classes), "rule": rule, "abstain": abstain, "parts": parts}
+    return {
+        "schema_version": 1,
+        "classes": list(classes),
+        "rule": rule,
+        "abstain": abstain,
+        "parts": parts,
+        "stitch": stitch.to_dict() if stitch else None,
+    }
 
 
 def write_assembly(
@@ -99,6 +113,7 @@ def write_assembly(
     metrics: dict[str, Any] | None = None,
     name: str = "assembly",
     overwrite: bool = False,
+    stitch: Stitch | None = None,
 ) -> ModuleManifest:
     """Copy the part packages under ``out_dir/parts`` and write the assembly's manifest."""
     target = Path(out_dir)
@@ -124,7 +139,7 @@ def write_assembly(
             {"path": folder, "classes": list(spec.classes), "calibration": cal.to_dict() if cal else None}
         )
         part_entries.append(Part(m.id, m.version, manifest_sha256(spec.path), spec.classes, folder))
-    assembly_bytes = pretty_json(_assembly_doc(classes, rule, abstain, part_docs))
+    assembly_bytes = pretty_json(_assembly_doc(classes, rule, abstain, part_docs, stitch))
     files[ASSEMBLY_FILE] = assembly_bytes
     datasets = sorted({m.origin.dataset for m in manifests})
     params = sum(m.mask.params_after for m in manifests)
@@ -186,7 +201,10 @@ def load_assembly(path: str | Path) -> Assembly:
             )
         cal = Calibration(**part["calibration"]) if part.get("calibration") else None
         loaded.append((load_package(folder), PartSpec(folder, tuple(part["classes"]), cal)))
-    return Assembly(root, manifest, tuple(doc["classes"]), doc["rule"], doc.get("abstain"), tuple(loaded))
+    stitch = Stitch.from_dict(doc["stitch"]) if doc.get("stitch") else None
+    return Assembly(
+        root, manifest, tuple(doc["classes"]), doc["rule"], doc.get("abstain"), tuple(loaded), stitch
+    )
 
 
 def with_part_replaced(assembly: Assembly, class_name: str, new_part: Path) -> list[PartSpec]:

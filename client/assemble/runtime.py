@@ -7,7 +7,9 @@ identical trunk (same nodes, same tensors) run that trunk once, then their own t
 
 Decision rules: ``argmax`` of calibrated scores (default), or Pan & Rajan's ``vote`` (a unique
 positive module wins; otherwise the highest score). With ``abstain`` set, a sample whose best
-calibrated probability is below it is answered ``-1`` (unknown).
+calibrated probability is below it is answered ``-1`` (unknown). An optional few-shot stitching head
+(a K x K linear map fitted on labelled validation data) re-weights the scores; assemblies are
+zero-shot without it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nnparts.client.data.transforms import to_tensor
@@ -66,6 +69,66 @@ def shared_prefix(nets: Sequence[GraphNet]) -> int:
     return n
 
 
+@dataclass(frozen=True)
+class Stitch:
+    """Few-shot stitching head: ``logits = scores @ weight.T + bias`` over the K calibrated scores,
+    fitted on labelled validation data of the assembled classes (optional; zero-shot without it)."""
+
+    weight: tuple[tuple[float, ...], ...]
+    bias: tuple[float, ...]
+    samples: int = 0
+    data: tuple[str, ...] = ()
+
+    def apply(self, scores: torch.Tensor) -> torch.Tensor:
+        w = torch.tensor(self.weight, dtype=scores.dtype, device=scores.device)
+        b = torch.tensor(self.bias, dtype=scores.dtype, device=scores.device)
+        return scores @ w.T + b
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "weight": [list(r) for r in self.weight],
+            "bias": list(self.bias),
+            "samples": self.samples,
+            "data": list(self.data),
+            "split": "val",
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Stitch:
+        weight = d["weight"]
+        bias = d["bias"]
+        assert isinstance(weight, list) and isinstance(bias, list)
+        data = d.get("data", [])
+        return cls(
+            tuple(tuple(float(v) for v in row) for row in weight),
+            tuple(float(v) for v in bias),
+            int(str(d.get("samples", 0))),
+            tuple(str(x) for x in data) if isinstance(data, list) else (),
+        )
+
+
+def fit_stitch(
+    scores: torch.Tensor, labels: torch.Tensor, *, l2: float = 1e-2, data: tuple[str, ...] = ()
+) -> Stitch:
+    """Multinomial logistic regression on calibrated scores, regularised towards the identity."""
+    k = scores.shape[1]
+    s, y = scores.detach().double(), labels.long()
+    w = torch.eye(k, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
+    eye = torch.eye(k, dtype=torch.float64)
+    opt = torch.optim.LBFGS([w, b], lr=0.5, max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(s @ w.T + b, y) + l2 * ((w - eye) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    weight = tuple(tuple(round(float(v), 6) for v in row) for row in w.detach())
+    return Stitch(weight, tuple(round(float(v), 6) for v in b.detach()), len(y), data)
+
+
 class AssembledModel(nn.Module):
     def __init__(
         self,
@@ -74,6 +137,7 @@ class AssembledModel(nn.Module):
         *,
         rule: str = "argmax",
         abstain: float | None = None,
+        stitch: Stitch | None = None,
     ) -> None:
         super().__init__()
         if rule not in RULES:
@@ -85,6 +149,9 @@ class AssembledModel(nn.Module):
         self.classes = tuple(classes)
         self.rule = rule
         self.abstain = abstain
+        self.stitch = stitch
+        if stitch is not None and len(stitch.bias) != len(self.classes):
+            raise UsageError(f"stitching head has {len(stitch.bias)} outputs for {len(self.classes)} classes")
         covered = sorted(c for p in self.parts for c in p.columns)
         if covered != list(range(len(self.classes))):
             raise UsageError("every class of the assembly must be answered by exactly one module output")
@@ -126,20 +193,25 @@ class AssembledModel(nn.Module):
         return out
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.scores(images)
+        """Decision scores: calibrated log-odds, passed through the stitching head if there is one."""
+        scores = self.scores(images)
+        return self.stitch.apply(scores) if self.stitch is not None else scores
 
     def decide(self, scores: torch.Tensor) -> torch.Tensor:
-        """Class index per sample (``-1`` = abstained)."""
+        """Class index per sample (``-1`` = abstained) from :meth:`forward`'s scores."""
         best = scores.argmax(1)
-        if self.rule == "vote":
+        if self.rule == "vote" and self.stitch is None:
             positive = scores > 0
             unique = positive.sum(1) == 1
             best = torch.where(unique, positive.float().argmax(1), best)
         if self.abstain is not None:
-            top = torch.sigmoid(scores.gather(1, best.view(-1, 1))).view(-1)
+            if self.stitch is not None:
+                top = torch.softmax(scores, 1).gather(1, best.view(-1, 1)).view(-1)
+            else:
+                top = torch.sigmoid(scores.gather(1, best.view(-1, 1))).view(-1)
             best = torch.where(top < self.abstain, torch.full_like(best, -1), best)
         return best
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.decide(self.scores(images))
+            return self.decide(self(images))

@@ -128,7 +128,8 @@ class GraphNet(nn.Module):
             scale = self.extra[_key(node.name) + "__scale"]
             shift = self.extra[_key(node.name) + "__shift"]
             shape = (1, -1, 1, 1) if xs[0].dim() == 4 else (1, -1)
-            return xs[0] * scale.view(shape) + shift.view(shape)
+            result: torch.Tensor = xs[0] * scale.view(shape) + shift.view(shape)
+            return result
         if op == "relu":
             return F.relu(xs[0])
         if op == "relu6":
@@ -157,7 +158,8 @@ class GraphNet(nn.Module):
         if op == "flatten":
             return torch.flatten(xs[0], 1)
         if op == "position_mask":
-            return xs[0] * self.extra[_key(node.name) + "__mask"].unsqueeze(0)
+            masked: torch.Tensor = xs[0] * self.extra[_key(node.name) + "__mask"].unsqueeze(0)
+            return masked
         if op == "select":
             return xs[0][:, list(a["indices"])]
         if op == "ovr_score":
@@ -174,8 +176,9 @@ class GraphNet(nn.Module):
             p = node.params
             if node.op in ("conv2d", "linear"):
                 layer = self.layers[_key(node.name)]
+                assert isinstance(layer, (nn.Conv2d, nn.Linear))
                 out[p["weight"]] = layer.weight.detach().clone()
-                if "bias" in p:
+                if "bias" in p and layer.bias is not None:
                     out[p["bias"]] = layer.bias.detach().clone()
             elif node.op == "affine":
                 out[p["scale"]] = self.extra[_key(node.name) + "__scale"].detach().clone()

@@ -190,6 +190,8 @@ class _Tracer:
             self._emit(n, "add", [self._src(a, where) for a in n.args[:2]])
         elif t in (torch.cat, torch.concat):
             tensors = n.args[0] if n.args else n.kwargs["tensors"]
+            if not isinstance(tensors, (list, tuple)):
+                raise UnsupportedOperation("cat of a non-list operand", where)
             dim = int(_arg(n, 1, "dim", 0))
             if dim not in (1, -3):
                 raise UnsupportedOperation(f"cat along dim {dim}", where)
