@@ -13,7 +13,8 @@ The extractor registered as ``"seam"`` takes the origin and the target classes a
 
 ``settings.params`` keys: ``granularity``, ``cost`` (``params``/``flops``), ``alpha``, ``lr_mask``,
 ``lr_head``, ``epochs``, ``batch``, ``target_retention``, ``steer_rate``, ``tol``,
-``fine_tune_epochs``, ``lr_fine_tune``, ``max_train`` (cap on training images, stratified).
+``fine_tune_epochs``, ``lr_fine_tune``, ``max_train`` / ``max_val`` (caps on the target problem's
+train / val images, stratified and seeded).
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def run_seam(
     tr = target_problem(train, classes, names, seed=settings.seed)
     tr = TargetProblem(cap_stratified(tr.data, params.get("max_train")), tr.names, tr.targets)
     va = target_problem(val, classes, names, seed=settings.seed)
+    va = TargetProblem(cap_stratified(va.data, params.get("max_val")), va.names, va.targets)
     base_net = origin.net.cpu().eval()
     h, w = origin.input.height, origin.input.width
     with torch.no_grad():
