@@ -29,7 +29,7 @@ def predict_command(package: Path, images: tuple[Path, ...], as_json: bool) -> N
             raise FileMissing(str(path))
         try:
             with Image.open(path) as img:
-                arr = np.asarray(
+                arr = np.array(
                     img.convert("RGB" if img.mode not in ("L", "RGB") else img.mode), dtype=np.uint8
                 )
         except (UnidentifiedImageError, OSError) as exc:

@@ -23,6 +23,7 @@ from nnparts.schemas.manifest import ModuleManifest
 from nnparts.schemas.package import read_manifest, safe_relpath, verify_package
 
 _DTYPES = {
+    "bool": torch.bool,
     "float32": torch.float32,
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -356,15 +355,13 @@ def test_align_classes_selects_the_models_classes_by_name() -> None:
         evaluate(_Constant(0, 1), empty, DIGITS_SPEC)
 
 
-def test_training_digits_cnn_reaches_90_percent_on_val_quickly() -> None:
+def test_training_digits_cnn_reaches_90_percent_on_val() -> None:
     train, val = load_split("digits", "train"), load_split("digits", "val")
     torch.manual_seed(0)
     model = build_model("digits_cnn", {})
-    start = time.perf_counter()
     result = train_classifier(
         model, train, val, DIGITS_SPEC, epochs=6, lr=0.1, batch_size=64, seed=0, progress=False
     )
-    assert time.perf_counter() - start < 20
     assert result.best_val_top1 >= 0.9
     assert len(result.history) == 6 and result.best_epoch == 1 + max(
         range(6), key=lambda i: (result.history[i].val_top1, -i)
