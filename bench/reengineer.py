@@ -1,0 +1,291 @@
+"""Benchmark SeaM re-engineering (issue 4) on the shared CIFAR-10 fixtures; CPU only.
+
+    .venv/bin/python bench/reengineer.py --quick      # scaled down: within 15 min on 2 CPU cores
+
+(a) binary, each CIFAR-10 class from ``resnet20-cifar10``: weight granularity (every class) and
+channel granularity (every class, or the first few in --quick): retention, test accuracy vs the
+origin (paper and restricted), file bytes, CPU latency (2 threads, batch 1 / 64) of the dense origin,
+the zeroed sub-model and the extracted one, search wall time. (b) multi-class {airplane, automobile,
+ship, truck} and the six animals. (c) defect inheritance: ``resnet20-cifar10-c0to4`` -> CIFAR-10
+classes 5-9, standard fine-tuning vs SeaM + fine-tuning with masks kept, under the transferred PGD
+attack of ALGORITHMS.md §3 (L-inf, eps 0.1 in normalised space, 40 steps of 0.01, random start, clip
+[-2.2, 2.2], crafted on the pretrained feature extractor: penultimate feature 0 -> 1000, others -> 0).
+Writes ``bench/results/reengineer.json`` and ``bench/results/reengineer.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnparts.client.extract.base import ExtractSettings, TensorData
+from nnparts.client.extract.pipeline import load_splits
+from nnparts.client.extract.reengineer_pipeline import hardware, reengineer
+from nnparts.client.extract.seam import cap_stratified, target_problem
+from nnparts.client.extract.seam_masks import SeamMasks
+from nnparts.client.extract.seam_search import SeamConfig, fine_tune, masked_accuracy, search
+from nnparts.client.zoo.cost import infer_shapes
+from nnparts.client.zoo.origin import import_model, load_origin
+from nnparts.client.zoo.runtime import GraphNet
+from nnparts.client.zoo.trace import trace_model
+
+ROOT = Path(__file__).resolve().parent
+SHARED = ROOT.parent.parent / "shared"
+ANIMALS = ["bird", "cat", "deer", "dog", "frog", "horse"]
+VEHICLES = ["airplane", "automobile", "ship", "truck"]
+
+QUICK = {
+    "max_train": 320, "max_val": 128, "max_test": 256, "epochs": 6, "lr_mask": 0.25, "channel_classes": 2,
+    "latency_seconds": 0.1, "di_train": 320, "di_test": 64, "di_epochs": 2, "di_search_epochs": 4,
+}  # fmt: skip
+FULL = {
+    "max_train": None, "max_val": None, "max_test": None, "epochs": 30, "lr_mask": 0.05, "channel_classes": 10,
+    "latency_seconds": 0.5, "di_train": None, "di_test": 1000, "di_epochs": 10, "di_search_epochs": 20,
+}  # fmt: skip
+
+
+def import_fixture(name: str, into: Path) -> Path:
+    out = into / name
+    fx = SHARED / "fixtures"
+    import_model("cifar_resnet20", [fx / f"{name}.safetensors"], out_dir=out, meta_json=fx / f"{name}.json")
+    return out
+
+
+def run_one(
+    origin: Path,
+    splits: dict[str, TensorData],
+    targets: list[str],
+    granularity: str,
+    cfg: dict[str, Any],
+    out: Path,
+) -> dict[str, Any]:
+    params = {"max_train": cfg["max_train"], "max_val": cfg["max_val"], "max_test": cfg["max_test"]}
+    retention = 0.1 if granularity == "weight" else 0.3
+    cost = "params" if granularity == "weight" else "flops"
+    start = time.perf_counter()
+    w = reengineer(
+        origin, "", out / f"{granularity}-{'+'.join(targets)}", targets=targets, granularity=granularity,
+        target_retention=retention, lr_mask=cfg["lr_mask"], epochs=cfg["epochs"], cost=cost,
+        settings=ExtractSettings(progress=False, params=params), splits=splits,
+        latency_seconds=cfg["latency_seconds"],
+    )  # fmt: skip
+    m = w.manifest
+    lat = m.metrics["latency"]
+    return {
+        "targets": targets,
+        "granularity": granularity,
+        "cost": cost,
+        "target_retention": retention,
+        "retention": m.mask.density,
+        "flops_fraction": round((m.mask.flops_after or 0) / (m.mask.flops_before or 1), 4),
+        "accuracy": m.metrics["overall"]["accuracy"],
+        "origin_paper": m.metrics["origin"]["accuracy_paper"],
+        "origin_restricted": m.metrics["origin"]["accuracy_restricted"],
+        "test_samples": m.metrics["samples"],
+        "weights_bytes": m.file("weights.safetensors").bytes,
+        "latency_ms": {k: lat[k] for k in ("origin", "zeroed", "sub_model")},
+        "speedup_b64": round(lat["origin"]["batch_64_ms"] / lat["sub_model"]["batch_64_ms"], 3),
+        "search_seconds": m.metrics["selection"]["search_seconds"],
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _features(net: GraphNet) -> str:
+    return next(n.name for n in net.graph.nodes if n.op == "flatten")
+
+
+def pgd_transfer(
+    source: GraphNet, x: torch.Tensor, *, eps: float = 0.1, step: float = 0.01, steps: int = 40
+) -> torch.Tensor:
+    """ReMoS-style attack crafted on the pretrained feature extractor (no target-model access)."""
+    feat = _features(source)
+    gen = torch.Generator().manual_seed(0)
+    adv = (x + (torch.rand(x.shape, generator=gen) * 2 - 1) * eps).clamp(-2.2, 2.2)
+    for _ in range(steps):
+        adv.requires_grad_(True)
+        f = source.run_values(adv, stop_after=feat)[feat]
+        goal = torch.zeros_like(f)
+        goal[:, 0] = 1000.0
+        grad = torch.autograd.grad(F.mse_loss(f, goal), adv)[0]
+        adv = adv.detach() - step * grad.sign()
+        adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(-2.2, 2.2)
+    return adv.detach()
+
+
+def _transfer_net(source_dir: Path, k: int) -> tuple[GraphNet, list[str]]:
+    module = load_origin(source_dir).module
+    torch.manual_seed(0)
+    module.fc = nn.Linear(module.fc.in_features, k)
+    net = GraphNet(*_traced(module)).eval()
+    return net, [n.name for n in net.graph.nodes if n.op == "conv2d"]
+
+
+def _traced(module: nn.Module) -> tuple[Any, dict[str, torch.Tensor]]:
+    t = trace_model(module)
+    return t.graph, t.params
+
+
+def defect_inheritance(
+    source_dir: Path, splits: dict[str, TensorData], cfg: dict[str, Any]
+) -> dict[str, Any]:
+    names = load_origin(source_dir).meta.classes
+    cifar = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    targets = [cifar.index(c) for c in cifar[5:]]
+    tr = cap_stratified(target_problem(splits["train"], targets, cifar).data, cfg["di_train"])
+    va = cap_stratified(target_problem(splits["val"], targets, cifar).data, 256)
+    te = cap_stratified(target_problem(splits["test"], targets, cifar).data, cfg["di_test"])
+    source = GraphNet(*_traced(load_origin(source_dir).module)).eval()
+    adv = pgd_transfer(source, te.x)
+    out: dict[str, Any] = {
+        "source_classes": list(names),
+        "target_classes": cifar[5:],
+        "test_samples": len(te),
+    }
+    for variant in ("standard", "seam"):
+        start = time.perf_counter()
+        net, convs = _transfer_net(source_dir, 5)
+        shapes = infer_shapes(net, 32, 32)
+        probe = SeamConfig(epochs=1, lr_head=0.01, lr_mask=1e-9, alpha=0.0)  # epoch 0: the new fc alone
+        masks = SeamMasks(net, convs, "weight", shapes)
+        search(masks, "fc", tr, va, probe, baseline=1.0)
+        if variant == "seam":
+            sc = SeamConfig(
+                epochs=cfg["di_search_epochs"], lr_head=0.001, lr_mask=cfg["lr_mask"], alpha=0.5,
+                target_retention=0.4,
+            )  # fmt: skip
+            search(masks, "fc", tr, va, sc, baseline=1.0)
+        ft = SeamConfig(fine_tune_epochs=cfg["di_epochs"], lr_fine_tune=5e-4)
+        fine_tune(masks, "fc", tr, va, ft)
+        kept, total = masks.kept_entries()
+        hard, gates = masks.masks(detach=True), masks.gates(detach=True)
+        with torch.no_grad():
+            clean = masks(te.x, hard, gates).argmax(1) == te.y
+            attacked = masks(adv, hard, gates).argmax(1) == te.y
+        out[variant] = {
+            "accuracy": round(float(clean.float().mean()), 4),
+            "val_accuracy": round(masked_accuracy(masks, va, 256, "cpu"), 4),
+            "dir": round(float((clean & ~attacked).sum()) / max(int(clean.sum()), 1), 4),
+            "retention": round(kept / total, 4),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    s, m = out["standard"], out["seam"]
+    out["dir_reduction"] = round(1 - m["dir"] / s["dir"], 4) if s["dir"] else None
+    out["accuracy_cost_pp"] = round(100 * (s["accuracy"] - m["accuracy"]), 2)
+    return out
+
+
+def summarise(res: dict[str, Any]) -> dict[str, Any]:
+    weight = [r for r in res["binary"] if r["granularity"] == "weight"]
+    channel = [r for r in res["binary"] if r["granularity"] == "channel"]
+    ok = [r for r in weight if r["retention"] <= 0.10 and r["accuracy"] >= r["origin_restricted"] - 0.005]
+    fast = [r for r in channel if r["speedup_b64"] >= 2 and r["accuracy"] >= r["origin_restricted"] - 0.01]
+    near10 = [r for r in weight if r["retention"] <= 0.12]
+    dense = res["dense_weights_bytes"]
+    di = res["defect_inheritance"]
+    return {
+        "weight_classes_meeting_target": f"{len(ok)}/{len(weight)} (need >= 8/10)",
+        "channel_classes_meeting_target": f"{len(fast)}/{len(channel)} (>= 2x at <= 1 pp)",
+        "sparse_file_fraction_at_retention_le_12pct": [round(r["weights_bytes"] / dense, 4) for r in near10],
+        "dir_reduction": di["dir_reduction"],
+        "dir_accuracy_cost_pp": di["accuracy_cost_pp"],
+    }
+
+
+def markdown(res: dict[str, Any]) -> str:
+    lines = [
+        f"# SeaM re-engineering benchmark ({'quick' if res['quick'] else 'full'})",
+        "",
+        f"Hardware: {res['hardware']}. {res['note']}",
+        "",
+        "| targets | gran. | retention | FLOPs | acc | origin paper | origin restr. | weights bytes | "
+        "b1 ms origin/zeroed/sub | b64 ms origin/zeroed/sub | speed-up b64 | search s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["binary"] + res["multiclass"]:
+        lat = r["latency_ms"]
+        b1 = "/".join(f"{lat[k]['batch_1_ms']:.2f}" for k in ("origin", "zeroed", "sub_model"))
+        b64 = "/".join(f"{lat[k]['batch_64_ms']:.1f}" for k in ("origin", "zeroed", "sub_model"))
+        lines.append(
+            f"| {'+'.join(r['targets'])} | {r['granularity']} | {r['retention']:.2%} | {r['flops_fraction']:.2%} | "
+            f"{r['accuracy']:.2%} | {r['origin_paper']:.2%} | {r['origin_restricted']:.2%} | "
+            f"{r['weights_bytes']} | {b1} | {b64} | {r['speedup_b64']:.2f}x | {r['search_seconds']:.0f} |"
+        )
+    di = res["defect_inheritance"]
+    lines += [
+        "",
+        f"Dense origin (BatchNorm folded, float32): {res['dense_weights_bytes']} tensor bytes.",
+        "",
+        "## Defect inheritance (resnet20-cifar10-c0to4 -> CIFAR-10 classes 5-9)",
+        "",
+        "| variant | test acc | DIR | retention |",
+        "|---|---|---|---|",
+        *(
+            f"| {v} | {di[v]['accuracy']:.2%} | {di[v]['dir']:.2%} | {di[v]['retention']:.2%} |"
+            for v in ("standard", "seam")
+        ),
+        "",
+        f"DIR reduction {di['dir_reduction']}, accuracy cost {di['accuracy_cost_pp']} pp.",
+        "",
+        "## Targets",
+        "",
+        *(f"- {k}: {v}" for k, v in res["summary"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="scaled-down run (<= 15 min on 2 CPU cores)")
+    ap.add_argument("--out", type=Path, default=ROOT / "results")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    cfg = QUICK if args.quick else FULL
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpd = Path(tmp)
+        origin = import_fixture("resnet20-cifar10", tmpd)
+        source = import_fixture("resnet20-cifar10-c0to4", tmpd)
+        meta = load_origin(origin).meta
+        splits = load_splits(f"cifar10:{SHARED / 'data' / 'cifar10'}", meta.classes, meta.input)
+        binary = [run_one(origin, splits, [c], "weight", cfg, tmpd) for c in meta.classes]
+        binary += [
+            run_one(origin, splits, [c], "channel", cfg, tmpd) for c in meta.classes[: cfg["channel_classes"]]
+        ]
+        multi = [run_one(origin, splits, group, "weight", cfg, tmpd) for group in (VEHICLES, ANIMALS)]
+        di = defect_inheritance(source, splits, cfg)
+        dense_bytes = 4 * sum(t.numel() for t in trace_model(load_origin(origin).module).params.values())
+    res: dict[str, Any] = {
+        "quick": args.quick,
+        "config": cfg,
+        "note": (
+            "--quick: target-problem train/val/test capped (stratified, seeded) and few epochs with a large "
+            "lr_mask, channel granularity on the first classes only; numbers are a smoke-scale measurement."
+            if args.quick
+            else "full splits"
+        ),
+        "hardware": hardware(),
+        "dense_weights_bytes": dense_bytes,
+        "binary": binary,
+        "multiclass": multi,
+        "defect_inheritance": di,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "command": "bench/reengineer.py" + (" --quick" if args.quick else ""),
+    }
+    res["summary"] = summarise(res)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "reengineer.json").write_text(json.dumps(res, indent=1) + "\n")
+    (args.out / "reengineer.md").write_text(markdown(res))
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()
