@@ -256,12 +256,16 @@ def main() -> None:
         source = import_fixture("resnet20-cifar10-c0to4", tmpd)
         meta = load_origin(origin).meta
         splits = load_splits(f"cifar10:{SHARED / 'data' / 'cifar10'}", meta.classes, meta.input)
-        binary = [run_one(origin, splits, [c], "weight", cfg, tmpd) for c in meta.classes]
-        binary += [
-            run_one(origin, splits, [c], "channel", cfg, tmpd) for c in meta.classes[: cfg["channel_classes"]]
-        ]
-        multi = [run_one(origin, splits, group, "weight", cfg, tmpd) for group in (VEHICLES, ANIMALS)]
+        jobs = [([c], "weight") for c in meta.classes]
+        jobs += [([c], "channel") for c in meta.classes[: cfg["channel_classes"]]]
+        jobs += [(group, "weight") for group in (VEHICLES, ANIMALS)]
+        runs = []
+        for targets, gran in jobs:
+            runs.append(run_one(origin, splits, targets, gran, cfg, tmpd))
+            print(f"[{time.perf_counter() - t0:.0f}s] {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
+        binary, multi = runs[:-2], runs[-2:]
         di = defect_inheritance(source, splits, cfg)
+        print(f"[{time.perf_counter() - t0:.0f}s] {json.dumps(di)}", file=sys.stderr, flush=True)
         dense_bytes = 4 * sum(t.numel() for t in trace_model(load_origin(origin).module).params.values())
     res: dict[str, Any] = {
         "quick": args.quick,
