@@ -14,6 +14,14 @@ if HELPERS not in sys.path:
     sys.path.insert(0, HELPERS)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One intra-op thread per test process: the suite runs as 2 xdist workers on 2 cores, and small
+    networks are faster single-threaded than with threads contending for the same cores."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.mktemp("env")

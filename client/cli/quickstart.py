@@ -38,7 +38,8 @@ def quickstart_command(
     from nnparts.client.quickstart import format_report, run_quickstart
     from nnparts.index import open_index
 
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+        torch.set_num_threads(1)  # tiny networks: one thread beats threads that contend
     backend = open_index(registry)
     work = workdir or default_home() / "quickstart"
     report = run_quickstart(
