@@ -44,7 +44,7 @@ ANIMALS = ["bird", "cat", "deer", "dog", "frog", "horse"]
 VEHICLES = ["airplane", "automobile", "ship", "truck"]
 
 QUICK = {
-    "max_train": 320, "max_val": 128, "max_test": 256, "epochs": 6, "lr_mask": 0.25, "channel_classes": 2,
+    "max_train": 320, "max_val": 128, "max_test": 256, "epochs": 6, "lr_mask": 0.1, "channel_classes": 2,
     "latency_seconds": 0.1, "di_train": 320, "di_test": 64, "di_epochs": 2, "di_search_epochs": 4,
 }  # fmt: skip
 FULL = {

@@ -15,7 +15,8 @@ Beyond SeaM:
 - **Selection on validation data only.** Every epoch's hard masks are scored on ``val``. Without a
   target: SeaM's rule (lowest retention at 0.1 % resolution among epochs reaching ``baseline - tol``,
   ties to accuracy; else the best ``acc - retention``). With a target: the most accurate epoch whose
-  retention is at most ``R + max(0.005, 0.05 R)``, else the sparsest epoch.
+  retention is at most ``R + max(0.005, 0.05 R)``; when no epoch got there, SeaM's rule (the target
+  is then missed, visibly, rather than met by a collapsed network).
 - **Masked fine-tuning.** The kept weights and the head train with the selected hard masks fixed, so
   pruned weights stay exactly zero; the best epoch on ``val`` (including "no fine-tuning") is kept.
 """
@@ -129,7 +130,6 @@ def select(history: list[Candidate], cfg: SeamConfig, baseline: float) -> Candid
         within = [c for c in history if c.retention <= limit]
         if within:
             return max(within, key=lambda c: (c.val_acc, -c.retention))
-        return min(history, key=lambda c: (c.retention, -c.val_acc))
     good = [c for c in history if c.val_acc >= baseline - cfg.tol]
     if good:
         return min(good, key=lambda c: (round(c.retention, 3), -c.val_acc))
