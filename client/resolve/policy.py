@@ -9,7 +9,8 @@ Policy, in order (each step only narrows the previous step's candidates for a cl
 3. **Preferred origin**: if ``prefer`` names an origin with a candidate, only that origin's.
 4. **Near-best accuracy**: candidates within ``tolerance`` of the class's best accuracy.
 5. **Fewest origins**: a greedy set cover over the remaining candidates' origins across all
-   requested classes (the origin answering most classes first; ties to the higher mean accuracy).
+   requested classes (the origin answering most classes first; ties to the smaller download, then
+   the higher mean accuracy).
 6. **Smallest** download (bytes), then highest accuracy, then id and version (deterministic).
 
 Every step's losers are kept in the :class:`Pick` with the reason, for ``--explain``.
@@ -167,12 +168,20 @@ def resolve(
     covered: dict[str, str] = {}  # query -> origin chosen by the set cover
     remaining = set(requested)
     while remaining:
-        score: dict[str, tuple[int, float]] = {}
+        covers: dict[str, dict[str, IndexEntry]] = {}  # origin -> class -> its smallest candidate
         for q in remaining:
             for e, _ in pools[q][0]:
-                n, acc = score.get(e.origin, (0, 0.0))
-                score[e.origin] = (n + 1, acc + e.accuracy)
-        origin = max(sorted(score), key=lambda o: (score[o][0], score[o][1] / score[o][0]))
+                best = covers.setdefault(e.origin, {}).get(q)
+                if best is None or e.bytes < best.bytes:
+                    covers[e.origin][q] = e
+        origin = min(
+            sorted(covers),
+            key=lambda o: (
+                -len(covers[o]),
+                sum(e.bytes for e in covers[o].values()),
+                -sum(e.accuracy for e in covers[o].values()) / len(covers[o]),
+            ),
+        )
         for q in list(remaining):
             if any(e.origin == origin for e, _ in pools[q][0]):
                 covered[q] = origin
