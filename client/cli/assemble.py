@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
-
-from nnparts.client.cli._options import data_option
-
-if TYPE_CHECKING:
-    from nnparts.client.data import DataSpec
 
 
 @click.command(name="assemble")
@@ -24,7 +18,6 @@ if TYPE_CHECKING:
 @click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="Folder for the assembled package."
 )
-@data_option(required=False, multiple=True, help="(ignored; use --calibrate)")
 @click.option(
     "--calibrate",
     "calibrate",
@@ -41,16 +34,23 @@ if TYPE_CHECKING:
     help="argmax of calibrated scores, or Pan & Rajan's vote.",
 )
 @click.option("--name", default="assembly", show_default=True)
+@click.option(
+    "--onnx",
+    "onnx",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also export the model to ONNX here (checked against onnxruntime when installed).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def assemble_command(
     lock: Path,
     out: Path,
-    data: tuple[DataSpec, ...],
     calibrate: tuple[str, ...],
     abstain: float | None,
     rule: str,
     name: str,
     overwrite: bool,
+    onnx: Path | None,
 ) -> None:
     """Assemble every module pinned by --lock (installed, verified, offline) into one package."""
     from nnparts.client.assemble import assemble_from_lock, load_assembly
@@ -65,3 +65,11 @@ def assemble_command(
         f"assembled {len(assembly.parts)} modules answering {len(assembly.classes)} classes into {path}"
     )
     click.echo(f"classes: {', '.join(assembly.classes)}")
+    if onnx is not None:
+        from nnparts.client.assemble.onnx import export_onnx
+
+        diff = export_onnx(assembly, onnx)
+        checked = (
+            f"max |onnxruntime - torch| = {diff:.1e}" if diff is not None else "onnxruntime not installed"
+        )
+        click.echo(f"exported {onnx} ({checked})")

@@ -20,6 +20,13 @@ import click
 @click.option("--abstain", type=float, default=None)
 @click.option("--rule", type=click.Choice(["argmax", "vote"]), default="argmax", show_default=True)
 @click.option("--name", default="composed", show_default=True)
+@click.option(
+    "--onnx",
+    "onnx",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also export the model to ONNX here (checked against onnxruntime when installed).",
+)
 @click.option("--overwrite", is_flag=True)
 def compose_command(
     packages: tuple[Path, ...],
@@ -29,6 +36,7 @@ def compose_command(
     rule: str,
     name: str,
     overwrite: bool,
+    onnx: Path | None,
 ) -> None:
     """Compose class modules (package folders) into an N-way classifier package."""
     from nnparts.client.assemble import assemble_paths
@@ -43,3 +51,12 @@ def compose_command(
         list(packages), out, calibrate=specs, abstain=abstain, rule=rule, name=name, overwrite=overwrite
     )
     click.echo(f"composed {len(packages)} modules into {path}")
+    if onnx is not None:
+        from nnparts.client.assemble import load_assembly
+        from nnparts.client.assemble.onnx import export_onnx
+
+        diff = export_onnx(load_assembly(path), onnx)
+        checked = (
+            f"max |onnxruntime - torch| = {diff:.1e}" if diff is not None else "onnxruntime not installed"
+        )
+        click.echo(f"exported {onnx} ({checked})")

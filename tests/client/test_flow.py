@@ -188,6 +188,23 @@ def test_replace_and_predict(work: Path, digit_modules: list[Path], tmp_path: Pa
     assert res.output.split("\t")[1] in assembly.classes
 
 
+def test_onnx_export_matches_onnxruntime(digit_modules: list[Path], tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime (dev extra) checks the export")
+    res = CliRunner().invoke(
+        main,
+        [
+            "compose",
+            *map(str, digit_modules),
+            "--out",
+            str(tmp_path / "c"),
+            "--onnx",
+            str(tmp_path / "c.onnx"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "c.onnx").stat().st_size > 0 and "max |onnxruntime - torch|" in res.output
+
+
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     cases = [
