@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from nnparts.client.cli._options import batch_size_option, data_option, device_option, quiet_option
+from nnparts.schemas.errors import UsageError
 
 if TYPE_CHECKING:
     from nnparts.client.data import DataSpec
@@ -53,6 +54,7 @@ def decompose_command(
     method: str,
     steps: int | None,
     lam: float | None,
+    trunk: float | None,
     version: str,
     seed: int,
     overwrite: bool,
@@ -68,7 +70,9 @@ def decompose_command(
 
     spec = check_spec(data)
     names = [c.strip() for item in classes for c in item.split(",") if c.strip()]
-    params = {k: v for k, v in {"steps": steps, "lam": lam}.items() if v is not None}
+    if trunk is not None and not 0.0 <= trunk < 1.0:
+        raise UsageError(f"--shared-trunk must be a fraction in [0, 1), got {trunk}")
+    params = {k: v for k, v in {"steps": steps, "lam": lam, "trunk_fraction": trunk}.items() if v is not None}
     settings = ExtractSettings(
         device=resolve_device(device), batch_size=batch_size, seed=seed, progress=not quiet, params=params
     )

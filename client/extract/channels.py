@@ -189,3 +189,25 @@ def extract(
                 out_tensors[name] = tensors[name]
         nodes.append(Node(node.name, node.op, node.inputs, a, p))
     return graph.with_nodes(nodes), out_tensors
+
+
+def with_fixed_trunk(
+    plan: ChannelPlan, graph: Graph, node_flops: Mapping[str, int], fraction: float
+) -> ChannelPlan:
+    """Pin every channel variable of the leading nodes that hold ``fraction`` of the FLOPs.
+
+    Modules cut with the same pinned trunk share it byte for byte, so an assembly runs it once for
+    all of them (the shared-trunk policy); only the rest of the network differs per module.
+    """
+    if fraction <= 0:
+        return plan
+    total = float(sum(node_flops.values())) or 1.0
+    fixed = plan.fixed.copy()
+    fixed[plan.tensor_vars[graph.input_name]] = True
+    done = 0.0
+    for node in graph.nodes:
+        if done + node_flops.get(node.name, 0) > fraction * total:
+            break
+        done += node_flops.get(node.name, 0)
+        fixed[plan.tensor_vars[node.name]] = True
+    return ChannelPlan(plan.n_vars, plan.tensor_vars, fixed, plan.producers)

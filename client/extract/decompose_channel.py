@@ -17,7 +17,9 @@ three steps, never looking at test data:
    score for class ``c``) and by the one-vs-rest ROC AUC. The sparsest checkpoint within ``tol`` of
    the origin on both is kept (the full network if none is).
 
-Then the channels are removed from the saved tensors (exact: same outputs as the masked full model),
+With ``trunk_fraction`` f > 0, the leading layers holding a fraction f of the FLOPs are kept whole
+(a *shared trunk*): every module of the origin then starts with byte-identical layers, which an
+assembly runs once for all of them. Then the channels are removed from the saved tensors (exact: same outputs as the masked full model),
 and a temperature/bias calibration is fitted on validation data.
 """
 
@@ -46,6 +48,7 @@ from nnparts.client.extract.channels import (
     analyse_channels,
     extract,
     keep_vector,
+    with_fixed_trunk,
 )
 from nnparts.client.extract.heads import ovr_scores, with_ovr_head
 from nnparts.client.zoo.cost import graph_cost, infer_shapes
@@ -61,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "tol": 0.002,
     "max_train": 10000,
     "hard_weight": 0.5,
+    "trunk_fraction": 0.0,
 }
 
 
@@ -272,6 +276,8 @@ class ChannelDecomposer:
         shapes = infer_shapes(net.cpu(), h, w)
         net.to(settings.device)
         plan = analyse_channels(origin.graph, shapes)
+        trunk = float(params["trunk_fraction"])
+        plan = with_fixed_trunk(plan, origin.graph, graph_cost(net.cpu(), h, w).node_flops, trunk)
         flops = FlopsModel(net.cpu(), plan, h, w)
         net.to(settings.device)
         gen = torch.Generator().manual_seed(settings.seed)
