@@ -149,3 +149,58 @@ def evaluate_assembly(
 
 def load_and_evaluate(path: str | Path, data_specs: Sequence[str], **kwargs: Any) -> dict[str, Any]:
     return evaluate_assembly(load_assembly(path), data_specs, **kwargs)
+
+
+def evaluate_module(
+    path: str | Path,
+    data_specs: Sequence[str],
+    *,
+    split: str = "test",
+    batch_size: int = 256,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """One-vs-rest metrics of a class module on the data sets that hold its class (every other
+    image of those data sets is a negative)."""
+    from nnparts.client.data.transforms import to_tensor
+    from nnparts.client.extract.calibrate import binary_metrics, calibrated
+
+    loaded = load_package(path)
+    m = loaded.manifest
+    net = loaded.network().to(device)
+    scores, positive = [], []
+    for spec in data_specs:
+        data = load_split(spec, split)
+        names = [c.casefold() for c in data.classes]
+        label = next(
+            (
+                names.index(q.casefold())
+                for c in m.classes
+                for q in (c.name, *c.aliases)
+                if q.casefold() in names
+            ),
+            None,
+        )
+        if label is None:
+            continue
+        with torch.no_grad():
+            for start in range(0, len(data), batch_size):
+                x = to_tensor(data.x[start : start + batch_size], m.input, device=device)
+                scores.append(net(x).view(-1).cpu())
+        positive.append(torch.from_numpy(data.y == label))
+    if not scores:
+        raise UsageError(f"no data set holds class {m.classes[0].name!r}", hint="pass a --data that has it")
+    s, p = torch.cat(scores), torch.cat(positive)
+    metrics = binary_metrics(calibrated(s, m.calibration), p)
+    return {"split": split, "samples": len(p), "overall": metrics, "datasets": list(data_specs)}
+
+
+def evaluate_package(path: str | Path, data_specs: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+    """Evaluate any module package: an assembly (top-1), a sub-model (top-1 over its classes) or a
+    class module (one-vs-rest metrics)."""
+    m = read_manifest(path)
+    if m.kind == "assembled":
+        return evaluate_assembly(load_assembly(path), data_specs, **kwargs)
+    if m.output_type == "logits":
+        specs, classes = parts_from_paths([Path(path)])
+        return evaluate_assembly(draft_assembly(specs, classes), data_specs, **kwargs)
+    return evaluate_module(path, data_specs, **kwargs)

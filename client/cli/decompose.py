@@ -41,6 +41,13 @@ if TYPE_CHECKING:
 @click.option(
     "--version", "version", default="1.0.0", show_default=True, help="Version written into each manifest."
 )
+@click.option(
+    "--shared-trunk",
+    "trunk",
+    type=float,
+    default=None,
+    help="Keep the leading layers holding this fraction of FLOPs whole, shared by all modules (channel).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing module folders under --out.")
 @device_option

@@ -16,6 +16,7 @@ from nnparts.client.cli._options import (
     quiet_option,
     split_option,
 )
+from nnparts.schemas.errors import UsageError
 
 if TYPE_CHECKING:
     from nnparts.client.data import DataSpec
@@ -24,25 +25,50 @@ if TYPE_CHECKING:
 
 @click.command(name="eval")
 @click.argument("model", type=click.Path(path_type=Path))
-@data_option()
+@data_option(multiple=True, required=True)
 @split_option("test")
 @json_option
 @device_option
 @batch_size_option(256)
 @quiet_option
 def eval_command(
-    model: Path, data: DataSpec, split: str, as_json: bool, device: str, batch_size: int, quiet: bool
+    model: Path,
+    data: tuple[DataSpec, ...],
+    split: str,
+    as_json: bool,
+    device: str,
+    batch_size: int,
+    quiet: bool,
 ) -> None:
     """Top-1 accuracy of MODEL (a package folder) on a split of --data, overall and per class.
 
     When the model knows fewer classes than the data set, only images of its classes are used.
+    An assembled package may be evaluated on several data sets at once (repeat --data); a class
+    module reports its one-vs-rest metrics.
     """
     from nnparts.client.cli._options import resolve_device
     from nnparts.client.data import check_spec, load_split
     from nnparts.client.zoo.evaluation import align_classes, evaluate, load_any
 
-    data = check_spec(data)
+    specs = [check_spec(d) for d in data]
     dev = resolve_device(device)
+    if (model / "manifest.json").is_file():
+        from nnparts.client.assemble.build import evaluate_package
+
+        report = evaluate_package(
+            model, [str(s) for s in specs], split=split, batch_size=batch_size, device=dev
+        )
+        if as_json:
+            click.echo(json.dumps({"path": str(model), "device": dev, **report}, indent=2))
+        else:
+            click.echo(f"model  {model}")
+            click.echo(f"data   {', '.join(report['datasets'])} ({split}, {report['samples']} images)")
+            for key, value in report["overall"].items():
+                click.echo(f"{key:<18} {value * 100:.2f} %")
+        return
+    if len(specs) != 1:
+        raise UsageError("an origin model is evaluated on one data set", hint="pass --data once")
+    data = specs[0]
     loaded = load_any(model, device=dev)
     subset = align_classes(load_split(data, split), loaded.classes)
     result = evaluate(

@@ -224,3 +224,47 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
         lines = [line for line in res.output.strip().splitlines() if line.strip()]
         assert len(lines) == 1 and "Traceback" not in res.output, (args, res.output)
     assert not (tmp_path / "o").exists() and not (tmp_path / "a").exists()
+
+
+def test_cli_decompose_publish_install_assemble_eval(
+    work: Path, digit_modules: list[Path], tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    origin = work / "origins" / "digits-0to4"
+    registry = tmp_path / "registry"
+    res = runner.invoke(
+        main,
+        [
+            "decompose",
+            str(origin),
+            "--data",
+            "digits",
+            "--out",
+            str(tmp_path / "m"),
+            "--classes",
+            "0,4",
+            "--steps",
+            "6",
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "FLOPs" in res.output and (tmp_path / "m" / "0" / "manifest.json").is_file()
+    for cls in ("0", "4"):
+        assert (
+            runner.invoke(main, ["publish", str(tmp_path / "m" / cls), "--registry", str(registry)]).exit_code
+            == 0
+        )
+    lock = tmp_path / "x.lock"
+    res = runner.invoke(
+        main, ["install", "4", "0", "--registry", str(registry), "--lock", str(lock), "--explain"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "digits-0to4/4-channel@1.0.0" in res.output
+    res = runner.invoke(main, ["install", "--frozen", "--lock", str(lock)])
+    assert res.exit_code == 0 and "0 fetched" in res.output, res.output
+    res = runner.invoke(main, ["assemble", "--lock", str(lock), "--out", str(tmp_path / "asm")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["eval", str(tmp_path / "asm"), "--data", "digits", "--json"])
+    assert res.exit_code == 0, res.output
+    assert '"accuracy"' in res.output
