@@ -144,12 +144,10 @@ def test_eval_option_errors_are_one_line(digits_package: Path, args: list[str], 
     _one_line_error(_run("eval", str(digits_package), *args), fragment)
 
 
-def test_eval_refuses_module_packages_and_other_folders(tmp_path: Path) -> None:
+def test_eval_refuses_invalid_packages_and_other_folders(tmp_path: Path) -> None:
     (tmp_path / "mod").mkdir()
     (tmp_path / "mod" / "manifest.json").write_text("{}")
-    _one_line_error(
-        _run("eval", str(tmp_path / "mod"), "--data", "digits"), "module packages are not supported yet"
-    )
+    _one_line_error(_run("eval", str(tmp_path / "mod"), "--data", "digits"), "is a required property")
     _one_line_error(_run("eval", str(tmp_path), "--data", "digits"), "is not a model package")
     _one_line_error(_run("eval", str(tmp_path / "nope"), "--data", "digits"), "no such file or directory")
 
