@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -195,8 +194,3 @@ class ActivationDecomposer:
             )
         origin.net.cpu()
         return modules
-
-
-def positions_kept(module: ExtractedModule) -> float:
-    masks = [t for name, t in module.tensors.items() if name.endswith(".pmask")]
-    return float(np.mean([float(m.float().mean()) for m in masks])) if masks else 1.0

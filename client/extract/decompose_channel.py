@@ -25,7 +25,6 @@ and a temperature/bias calibration is fitted on validation data.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,7 +188,6 @@ def search_channels(
     probe = pos_idx[torch.randperm(len(pos_idx), generator=gen)[:256]]
     probe_all = torch.randperm(len(train), generator=gen)[:512]
     init = _warm_start(net, plan, train.x[probe].to(device), train.x[probe_all].to(device))
-    free = torch.as_tensor(~plan.fixed)
     scores = init.clone().to(device).requires_grad_(True)
     opt = torch.optim.Adam([scores], lr=float(params["lr"]))
     fixed_one = torch.as_tensor(plan.fixed, device=device)
@@ -243,7 +241,6 @@ def search_channels(
             tol = float(params["tol"])
             if acc >= base_acc - tol and auc >= base_auc - tol and ratio_now < best[0]:
                 best = (ratio_now, kept, acc)
-    del free
     return best[1], {
         "search": log,
         "selected_flops_ratio": round(best[0], 4),
@@ -329,8 +326,3 @@ class ChannelDecomposer:
             )
         origin.net.cpu()
         return modules
-
-
-def flops_fraction(module: ExtractedModule) -> float:
-    before, after = module.mask.flops_before or 0, module.mask.flops_after or 0
-    return after / before if before else math.nan
