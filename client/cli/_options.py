@@ -180,3 +180,55 @@ def open_registries(specs: tuple[str, ...]) -> list[Any]:
     from nnparts.index import open_index
 
     return [open_index(s) for s in specs] if specs else [open_index(None)]
+
+
+def assembly_options(f: F) -> F:
+    """The options shared by ``assemble`` and ``compose``: how the parts are composed and exported."""
+    options = [
+        click.option(
+            "--calibrate",
+            "calibrate",
+            multiple=True,
+            metavar="SPEC",
+            help="Fit a few-shot stitching head on the val split of this data (repeatable); zero-shot without.",
+        ),
+        click.option("--abstain", type=float, default=None, help="Answer 'unknown' below this probability."),
+        click.option(
+            "--rule",
+            type=click.Choice(["argmax", "vote"]),
+            default="argmax",
+            show_default=True,
+            help="argmax of calibrated scores, or Pan & Rajan's vote.",
+        ),
+        click.option("--name", default="assembly", show_default=True, help="Name recorded in the manifest."),
+        click.option(
+            "--onnx",
+            "onnx",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Also export the model to ONNX here (checked against onnxruntime when installed).",
+        ),
+        click.option("--overwrite", is_flag=True, help="Replace --out if it exists."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def report_assembly(path: Path, onnx: Path | None) -> None:
+    """Print what was assembled and, with ``--onnx``, export and check it."""
+    from nnparts.client.assemble import load_assembly
+
+    assembly = load_assembly(path)
+    click.echo(
+        f"assembled {len(assembly.parts)} modules answering {len(assembly.classes)} classes into {path}"
+    )
+    click.echo(f"classes: {', '.join(assembly.classes)}")
+    if onnx is not None:
+        from nnparts.client.assemble.onnx import export_onnx
+
+        diff = export_onnx(assembly, onnx)
+        checked = (
+            f"max |onnxruntime - torch| = {diff:.1e}" if diff is not None else "onnxruntime not installed"
+        )
+        click.echo(f"exported {onnx} ({checked})")

@@ -6,28 +6,15 @@ from pathlib import Path
 
 import click
 
+from nnparts.client.cli._options import assembly_options, report_assembly
+
 
 @click.command(name="compose")
 @click.argument("packages", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path))
 @click.option(
-    "--calibrate",
-    "calibrate",
-    multiple=True,
-    metavar="SPEC",
-    help="Fit a few-shot stitching head on this data's val split.",
+    "--out", "out", required=True, type=click.Path(path_type=Path), help="Folder for the composed package."
 )
-@click.option("--abstain", type=float, default=None)
-@click.option("--rule", type=click.Choice(["argmax", "vote"]), default="argmax", show_default=True)
-@click.option("--name", default="composed", show_default=True)
-@click.option(
-    "--onnx",
-    "onnx",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also export the model to ONNX here (checked against onnxruntime when installed).",
-)
-@click.option("--overwrite", is_flag=True)
+@assembly_options
 def compose_command(
     packages: tuple[Path, ...],
     out: Path,
@@ -35,8 +22,8 @@ def compose_command(
     abstain: float | None,
     rule: str,
     name: str,
-    overwrite: bool,
     onnx: Path | None,
+    overwrite: bool,
 ) -> None:
     """Compose class modules (package folders) into an N-way classifier package."""
     from nnparts.client.assemble import assemble_paths
@@ -50,13 +37,4 @@ def compose_command(
     path = assemble_paths(
         list(packages), out, calibrate=specs, abstain=abstain, rule=rule, name=name, overwrite=overwrite
     )
-    click.echo(f"composed {len(packages)} modules into {path}")
-    if onnx is not None:
-        from nnparts.client.assemble import load_assembly
-        from nnparts.client.assemble.onnx import export_onnx
-
-        diff = export_onnx(load_assembly(path), onnx)
-        checked = (
-            f"max |onnxruntime - torch| = {diff:.1e}" if diff is not None else "onnxruntime not installed"
-        )
-        click.echo(f"exported {onnx} ({checked})")
+    report_assembly(path, onnx)
