@@ -14,9 +14,10 @@ Beyond SeaM:
   mask steps, then stays at R, so retention approaches R from above instead of overshooting.
 - **Selection on validation data only.** Every epoch's hard masks are scored on ``val``. Without a
   target: SeaM's rule (lowest retention at 0.1 % resolution among epochs reaching ``baseline - tol``,
-  ties to accuracy; else the best ``acc - retention``). With a target: the most accurate epoch whose
-  retention is at most ``R + max(0.005, 0.05 R)``; when no epoch got there, SeaM's rule (the target
-  is then missed, visibly, rather than met by a collapsed network).
+  ties to accuracy; else, unlike SeaM's ``acc - retention`` which can pick a collapsed network, the
+  most accurate epoch). With a target: the most accurate epoch whose retention is at most
+  ``R + max(0.005, 0.05 R)``; when no epoch got there, the rule without a target (the target is then
+  missed, visibly, rather than met by a collapsed network).
 - **Masked fine-tuning.** The kept weights and the head train with the selected hard masks fixed, so
   pruned weights stay exactly zero; the best epoch on ``val`` (including "no fine-tuning") is kept.
 """
@@ -133,7 +134,8 @@ def select(history: list[Candidate], cfg: SeamConfig, baseline: float) -> Candid
     good = [c for c in history if c.val_acc >= baseline - cfg.tol]
     if good:
         return min(good, key=lambda c: (round(c.retention, 3), -c.val_acc))
-    return max(history, key=lambda c: c.val_acc - c.retention)
+    # SeaM's own last resort, max(acc - retention), can prefer a collapsed network; keep accuracy
+    return max(history, key=lambda c: (c.val_acc, -c.retention))
 
 
 def search(
