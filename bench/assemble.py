@@ -1,0 +1,481 @@
+"""Benchmark of install-and-assemble (issue 6).
+
+    .venv/bin/python bench/assemble.py --quick            # scaled down: 2 CPU cores, ~10 min
+    .venv/bin/python bench/assemble.py --device auto      # full settings (latency is always CPU)
+
+(a) a 10-class CIFAR-10 model assembled from ``resnet20-cifar10`` channel modules: accuracy vs the
+origin; CPU latency at batch 64 (2 threads, warm-up, median) vs the origin and vs naive execution
+(each module's own network run separately, one forward per module). (b) mixed: CIFAR-10 {airplane,
+automobile, ship, truck} + Fashion-MNIST {sneaker, bag, trouser, sandal}: 8-way accuracy vs a
+ResNet-20 trained from scratch on those 8 classes (zero-shot and stitched). (c) bytes and time to
+install k = 1, 2, 5 classes from a running ``nnparts serve`` (127.0.0.1 only) vs downloading the
+origin models whole from the same server; then the server is stopped and ``install_frozen`` runs.
+Module packages are shared with ``bench/decompose.py`` through ``bench/.cache`` when settings match.
+Writes ``bench/results/assemble.json`` and ``bench/results/assemble.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from _common import (
+    CIFAR,
+    CIFAR_MIXED,
+    FMNIST,
+    FMNIST_MIXED,
+    RESULTS,
+    DataPlan,
+    Decomposer,
+    ScratchSpec,
+    hardware,
+    import_fixture,
+    log,
+    md_table,
+    median_latency,
+    mixed_eval,
+    package_bytes,
+    pct,
+    pick_device,
+    predict_assembled,
+    split_of,
+    subset_split,
+    verdict,
+    write_results,
+)
+from decompose import FULL as DECOMPOSE_FULL
+from decompose import QUICK as DECOMPOSE_QUICK
+
+from nnparts.client.assemble import assemble_paths, load_assembly
+from nnparts.client.data.transforms import to_tensor
+from nnparts.client.extract.pipeline import origin_net
+from nnparts.client.zoo.origin import load_origin
+
+QUICK: dict[str, Any] = {
+    "channel": DECOMPOSE_QUICK["channel"],
+    "val_per_class": DECOMPOSE_QUICK["val_per_class"],
+    "test_per_class": DECOMPOSE_QUICK["test_per_class"],
+    "mixed_train_per_class": DECOMPOSE_QUICK["mixed_train_per_class"],
+    "mixed_val_per_class": DECOMPOSE_QUICK["mixed_val_per_class"],
+    "mixed_epochs": DECOMPOSE_QUICK["mixed_epochs"],
+    "latency_runs": 10,
+    "latency_warmup": 2,
+}
+FULL: dict[str, Any] = {
+    "channel": DECOMPOSE_FULL["channel"],
+    "val_per_class": DECOMPOSE_FULL["val_per_class"],
+    "test_per_class": DECOMPOSE_FULL["test_per_class"],
+    "mixed_train_per_class": DECOMPOSE_FULL["mixed_train_per_class"],
+    "mixed_val_per_class": DECOMPOSE_FULL["mixed_val_per_class"],
+    "mixed_epochs": DECOMPOSE_FULL["mixed_epochs"],
+    "latency_runs": 30,
+    "latency_warmup": 5,
+}
+TARGETS = {"latency_ratio": 1.5, "mixed_pp": -3.0, "install_bytes_fraction": 0.25}
+INSTALL_SETS = {
+    1: ["airplane"],
+    2: ["airplane", "sneaker"],
+    5: ["airplane", "automobile", "sneaker", "bag", "ship"],
+}
+
+
+def part_a(dec: Decomposer, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
+    fixture = "resnet20-cifar10"
+    ms = dec.modules(fixture, CIFAR, "channel", cfg["channel"])
+    origin = load_origin(import_fixture(fixture))
+    classes = list(origin.meta.classes)
+    out = assemble_paths(
+        [ms.paths[c] for c in classes], work / "cifar10-10", requested=classes, overwrite=True
+    )
+    assembly = load_assembly(out)
+    model = assembly.model().cpu()
+    raw = subset_split(split_of(CIFAR, "test"), dec.plan.test_per_class, dec.plan.seed)
+    log(f"(a) accuracy of the assembled model on {len(raw.y)} test images")
+    pred = predict_assembled(model, raw.x)
+    spec = origin.meta.input
+    eager = origin.module.cpu().eval()
+    traced = origin_net(origin).net.cpu().eval()
+    with torch.no_grad():
+        logits = torch.cat([eager(to_tensor(raw.x[s : s + 256], spec)) for s in range(0, len(raw.y), 256)])
+    origin_acc = float((logits.argmax(1).numpy() == raw.y).mean())
+    acc = float((pred == raw.y).mean())
+    vote_model = load_assembly(out).model()
+    vote_model.rule = "vote"
+    vote_acc = float((predict_assembled(vote_model, raw.x) == raw.y).mean())
+    # latency: batch 64 of raw uint8 images, CPU, the process's thread count (2)
+    batch = torch.from_numpy(np.ascontiguousarray(raw.x[:64]))
+    parts = model.parts
+
+    def run_origin() -> None:
+        with torch.no_grad():
+            eager(to_tensor(batch, spec))
+
+    def run_traced() -> None:
+        with torch.no_grad():
+            traced(to_tensor(batch, spec))
+
+    def run_assembled() -> None:
+        model.predict(batch)
+
+    def run_naive() -> None:
+        with torch.no_grad():
+            cols = []
+            for p in parts:  # each module alone: its own input conversion and full forward pass
+                y = p.net(to_tensor(batch, p.input)).view(-1)
+                cols.append(y / p.calibration.temperature + p.calibration.bias)
+            torch.stack(cols, 1).argmax(1)
+
+    kw = {"warmup": int(cfg["latency_warmup"]), "runs": int(cfg["latency_runs"])}
+    log("(a) latency at batch 64")
+    lat: dict[str, dict[str, float]] = {}
+    for _ in range(2):  # two interleaved rounds, keep each variant's better median (shared CPU)
+        for name, fn in (
+            ("origin", run_origin),
+            ("origin_traced", run_traced),
+            ("assembled", run_assembled),
+            ("naive", run_naive),
+        ):
+            m = median_latency(fn, **kw)
+            if name not in lat or m["median_ms"] < lat[name]["median_ms"]:
+                lat[name] = m
+    base = min(lat["origin"]["median_ms"], lat["origin_traced"]["median_ms"])
+    return {
+        "test_samples": len(raw.y),
+        "origin_top1": round(origin_acc, 4),
+        "assembled_top1": round(acc, 4),
+        "assembled_top1_vote": round(vote_acc, 4),
+        "shared_trunk_nodes": model.shared_trunk_nodes,
+        "module_flops_fraction_sum": round(
+            sum(p.mask.flops_after / p.mask.flops_before for p in (lm.manifest for lm, _ in assembly.parts)),
+            3,
+        ),
+        "latency_batch64_ms": lat,
+        "threads": torch.get_num_threads(),
+        "latency_ratio_assembled_vs_origin": round(lat["assembled"]["median_ms"] / base, 3),
+        "latency_ratio_naive_vs_origin": round(lat["naive"]["median_ms"] / base, 3),
+        "latency_ratio_assembled_vs_naive": round(
+            lat["assembled"]["median_ms"] / lat["naive"]["median_ms"], 3
+        ),
+        "origin_baseline": "the faster of the eager origin and its BN-folded traced graph",
+        "decompose_modules_cached": ms.cached,
+    }
+
+
+def dir_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def part_c(dec: Decomposer, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
+    os.environ["NNPARTS_HOME"] = str(work / "home")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "helpers"))
+    from hub_server import HubServer
+    from huggingface_hub import HfApi, hf_hub_download
+
+    from nnparts.client.resolve import install, install_frozen
+    from nnparts.index import open_index
+
+    cifar = dec.modules("resnet20-cifar10", CIFAR, "channel", cfg["channel"])
+    fm = dec.modules("resnet20-fashionmnist", FMNIST, "channel", cfg["channel"], FMNIST_MIXED)
+    origin_of = {c: "resnet20-cifar10" for c in cifar.paths} | {
+        c: "resnet20-fashionmnist" for c in FMNIST_MIXED
+    }
+    server = HubServer(work / "hub-root")
+    rows: list[dict[str, Any]] = []
+    try:
+        log(f"(c) nnparts serve at {server.endpoint}: publishing modules and origin models")
+        pub = open_index(server.endpoint, cache_dir=work / "publish-cache")
+        for p in [*cifar.paths.values(), *fm.paths.values()]:
+            pub.publish(p)
+        api = HfApi(endpoint=server.endpoint, token=False)
+        whole: dict[str, dict[str, Any]] = {}
+        for name in ("resnet20-cifar10", "resnet20-fashionmnist"):
+            repo = f"bench/{name}"
+            api.create_repo(repo)
+            api.upload_folder(folder_path=str(import_fixture(name)), repo_id=repo)
+            cache = work / f"whole-{name}"
+            t0 = time.perf_counter()
+            for f in api.list_repo_files(repo):
+                hf_hub_download(repo, f, endpoint=server.endpoint, token=False, cache_dir=cache)
+            whole[name] = {"seconds": time.perf_counter() - t0, "bytes": dir_bytes(cache)}
+        lock = work / "k5.lock"
+        for k, names in INSTALL_SETS.items():
+            hub = open_index(server.endpoint, cache_dir=work / f"install-cache-{k}")
+            root = work / f"installed-{k}"
+            t0 = time.perf_counter()
+            res = install(names, [hub], lock_path=work / f"k{k}.lock", root=root)
+            seconds = time.perf_counter() - t0
+            moved = dir_bytes(work / f"install-cache-{k}")
+            payload = sum(package_bytes(p) for p in res.paths.values())
+            per_class = [origin_of[n] for n in names]
+            distinct = sorted(set(per_class))
+            k_bytes = sum(whole[o]["bytes"] for o in per_class)
+            rows.append(
+                {
+                    "k": k,
+                    "classes": names,
+                    "install_seconds": round(seconds, 3),
+                    "bytes_downloaded": moved,
+                    "installed_package_bytes": payload,
+                    "whole_k_origins_bytes": k_bytes,
+                    "whole_k_origins_seconds": round(sum(whole[o]["seconds"] for o in per_class), 3),
+                    "distinct_origins": distinct,
+                    "whole_distinct_origins_bytes": sum(whole[o]["bytes"] for o in distinct),
+                    "whole_distinct_origins_seconds": round(sum(whole[o]["seconds"] for o in distinct), 3),
+                    "fraction_of_k_origins": round(moved / k_bytes, 4),
+                    "fraction_of_distinct_origins": round(
+                        moved / sum(whole[o]["bytes"] for o in distinct), 4
+                    ),
+                }
+            )
+            log(f"(c) k={k}: {moved} bytes in {seconds:.2f}s vs {k_bytes} bytes whole")
+    finally:
+        server.stop()
+    stopped = server.proc.poll() is not None
+    t0 = time.perf_counter()
+    try:
+        frozen = install_frozen(lock, root=work / "installed-5")
+        frozen_ok, fetched, err = True, frozen.fetched, ""
+    except Exception as exc:
+        frozen_ok, fetched, err = False, -1, repr(exc)
+    frozen_s = time.perf_counter() - t0
+    # and a fresh install root with the server down must fail (shows the frozen run used no network)
+    fresh = work / "installed-empty"
+    try:
+        install_frozen(lock, root=fresh)
+        fresh_fails = False
+    except Exception:
+        fresh_fails = True
+    shutil.rmtree(fresh, ignore_errors=True)
+    return {
+        "rows": rows,
+        "whole_origin_downloads": {
+            k: {"bytes": v["bytes"], "seconds": round(v["seconds"], 3)} for k, v in whole.items()
+        },
+        "bytes_counted": "every file the HubIndex cache (hf_hub_download) holds after a fresh install: index "
+        "shards, manifests and weight blobs; HTTP headers and small JSON API replies are not counted. Whole "
+        "models: the origin package (model.json + weights.safetensors) fetched by hf_hub_download from the same "
+        "server into a fresh cache.",
+        "frozen": {
+            "server_stopped": stopped,
+            "succeeded": frozen_ok,
+            "fetched": fetched,
+            "seconds": round(frozen_s, 3),
+            "error": err,
+            "fresh_root_without_server_fails": fresh_fails,
+        },
+    }
+
+
+def report(doc: dict[str, Any]) -> str:
+    a, b, c = doc["a_same_origin"], doc["b_mixed"], doc["c_install"]
+    lat = a["latency_batch64_ms"]
+    lines = [
+        "# bench/assemble.py",
+        "",
+        f"Command: `{doc['command']}`  ",
+        f"Mode: **{doc['mode']}**; hardware: {doc['hardware']['cpu']}, {doc['hardware']['torch_threads']} torch "
+        f"threads, device `{doc['hardware']['device']}` (latency always on CPU), load average at start "
+        f"{doc['hardware']['load_average_at_start']} (CPU shared with other jobs); wall time {doc['wall_seconds']:.0f} s.  ",
+        f"Scaled settings: `{doc['settings']}`",
+        "",
+        "## (a) 10-class CIFAR-10 assembly from resnet20-cifar10 channel modules",
+        "",
+        md_table(
+            [
+                "test n",
+                "origin top-1",
+                "assembled (argmax)",
+                "assembled (vote)",
+                "sum of module FLOPs / origin",
+                "shared trunk nodes",
+            ],
+            [
+                [
+                    a["test_samples"],
+                    pct(a["origin_top1"]),
+                    pct(a["assembled_top1"]),
+                    pct(a["assembled_top1_vote"]),
+                    a["module_flops_fraction_sum"],
+                    a["shared_trunk_nodes"],
+                ]
+            ],
+        ),
+        "",
+        md_table(
+            ["batch 64, CPU", "median ms", "min ms", "x origin"],
+            [
+                [
+                    k,
+                    lat[k]["median_ms"],
+                    lat[k]["min_ms"],
+                    round(
+                        lat[k]["median_ms"]
+                        / min(lat["origin"]["median_ms"], lat["origin_traced"]["median_ms"]),
+                        2,
+                    ),
+                ]
+                for k in ("origin", "origin_traced", "assembled", "naive")
+            ],
+        ),
+        "",
+        "## (b) mixed 8-way: CIFAR-10 {airplane, automobile, ship, truck} + Fashion-MNIST {sneaker, bag, trouser, sandal}",
+        "",
+        md_table(
+            ["", "8-way top-1", "CIFAR part", "F-MNIST part", "vs scratch pp"],
+            [
+                [
+                    k,
+                    pct(b[k]),
+                    pct(b[f"{k}_by_dataset"]["cifar10"]),
+                    pct(b[f"{k}_by_dataset"]["fashion-mnist"]),
+                    round(100 * (b[k] - b["scratch"]), 2),
+                ]
+                for k in ("zero_shot", "stitched", "scratch")
+            ],
+        ),
+        "",
+        "## (c) install k classes from `nnparts serve` vs whole origin models",
+        "",
+        md_table(
+            [
+                "k",
+                "classes",
+                "install bytes",
+                "install s",
+                "k whole origins bytes",
+                "k whole s",
+                "fraction",
+                "distinct origins bytes",
+                "fraction (distinct)",
+            ],
+            [
+                [
+                    r["k"],
+                    ", ".join(r["classes"]),
+                    r["bytes_downloaded"],
+                    r["install_seconds"],
+                    r["whole_k_origins_bytes"],
+                    r["whole_k_origins_seconds"],
+                    pct(r["fraction_of_k_origins"]),
+                    r["whole_distinct_origins_bytes"],
+                    pct(r["fraction_of_distinct_origins"]),
+                ]
+                for r in c["rows"]
+            ],
+        ),
+        "",
+        f"Bytes: {c['bytes_counted']}",
+        "",
+        f"Frozen install with the server stopped: succeeded={c['frozen']['succeeded']}, fetched="
+        f"{c['frozen']['fetched']}, {c['frozen']['seconds']} s; the same lock into an empty install root fails "
+        f"without the server: {c['frozen']['fresh_root_without_server_fails']}.",
+        "",
+        "## Targets",
+        "",
+        md_table(
+            ["target", "measured", "verdict"],
+            [[t["target"], t["measured"], verdict(t["met"])] for t in doc["targets"]],
+        ),
+    ]
+    if doc["mode"] == "quick":
+        lines += [
+            "",
+            "Quick mode: modules from the reduced channel search, stratified test/val subsets, and an "
+            "**undertrained** from-scratch baseline (a few epochs on a few hundred images per class).",
+        ]
+    return "\n".join(lines)
+
+
+def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    a, b, c = doc["a_same_origin"], doc["b_mixed"], doc["c_install"]
+    out = [
+        {
+            "target": "same-origin 10-class assembled latency <= 1.5x the origin (naive ~10x)",
+            "measured": f"{a['latency_ratio_assembled_vs_origin']}x (naive {a['latency_ratio_naive_vs_origin']}x); "
+            f"sum of module FLOPs = {a['module_flops_fraction_sum']}x origin, shared trunk nodes "
+            f"{a['shared_trunk_nodes']} (unpruned modules are origin copies and share the whole trunk)",
+            "met": a["latency_ratio_assembled_vs_origin"] <= TARGETS["latency_ratio"],
+        }
+    ]
+    for k in ("zero_shot", "stitched"):
+        diff = 100 * (b[k] - b["scratch"])
+        out.append(
+            {
+                "target": f"mixed 8-way accuracy >= scratch - 3 pp ({k})",
+                "measured": f"{diff:+.2f} pp ({pct(b[k])} vs {pct(b['scratch'])})",
+                "met": diff >= TARGETS["mixed_pp"],
+            }
+        )
+    for r in c["rows"]:
+        out.append(
+            {
+                "target": f"install k={r['k']} moves <= 25 % of whole-model bytes",
+                "measured": f"{pct(r['fraction_of_k_origins'])} of k origins "
+                f"({pct(r['fraction_of_distinct_origins'])} of the {len(r['distinct_origins'])} distinct)",
+                "met": r["fraction_of_k_origins"] <= TARGETS["install_bytes_fraction"],
+            }
+        )
+    f = c["frozen"]
+    out.append(
+        {
+            "target": "install --frozen needs no network",
+            "measured": f"server stopped={f['server_stopped']}, succeeded={f['succeeded']}, fetched={f['fetched']}",
+            "met": bool(f["server_stopped"] and f["succeeded"] and f["fetched"] == 0),
+        }
+    )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="scaled-down settings for 2 CPU cores (~10 min)")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu, cuda or auto for decomposition/training (default cpu)"
+    )
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    cfg = QUICK if args.quick else FULL
+    start = time.perf_counter()
+    dec = Decomposer(DataPlan(cfg["val_per_class"], cfg["test_per_class"]), device)
+    doc: dict[str, Any] = {
+        "benchmark": "assemble",
+        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "mode": "quick" if args.quick else "full",
+        "hardware": hardware(device),
+        "settings": cfg,
+        "targets_spec": TARGETS,
+    }
+    with tempfile.TemporaryDirectory(prefix="nnparts-bench-") as tmp:
+        work = Path(tmp)
+        log("(a) same-origin 10-class assembly")
+        doc["a_same_origin"] = part_a(dec, cfg, work)
+        log("(b) mixed 8-way")
+        scratch = ScratchSpec(
+            "mixed8",
+            CIFAR_MIXED + FMNIST_MIXED,
+            int(cfg["mixed_epochs"]),
+            cfg["mixed_train_per_class"],
+            cfg["mixed_val_per_class"],
+        )
+        doc["b_mixed"] = mixed_eval(dec, cfg["channel"], scratch, work, device)
+        log("(c) install by class name")
+        doc["c_install"] = part_c(dec, cfg, work)
+    doc["wall_seconds"] = round(time.perf_counter() - start, 1)
+    doc["targets"] = targets(doc)
+    write_results("assemble", doc, report(doc), args.out)
+
+
+if __name__ == "__main__":
+    main()
