@@ -202,7 +202,7 @@ def test_onnx_export_matches_onnxruntime(digit_modules: list[Path], tmp_path: Pa
         ],
     )
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "c.onnx").stat().st_size > 0 and "max |onnxruntime - torch|" in res.output
+    assert (tmp_path / "c.onnx").stat().st_size > 0 and "max |onnxruntime - torch|" in res.output, res.output
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ class TinyNet(nn.Module):
         self.branch = nn.Conv2d(8, 6, 1)
         self.pool = nn.MaxPool2d(2)
         self.avg = nn.AvgPool2d(2)
-        self.head = nn.Sequential(nn.Linear(14 * 2 * 2, 12), nn.ReLU6(), nn.Dropout(0.2), nn.Linear(12, num_classes))
+        self.head = nn.Sequential(
+            nn.Linear(14 * 2 * 2, 12), nn.ReLU6(), nn.Dropout(0.2), nn.Linear(12, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn(self.stem(x)))
