@@ -60,10 +60,10 @@ from nnparts.client.assemble import assemble_paths, load_assembly, with_part_rep
 from nnparts.client.zoo.architectures import build_model
 
 QUICK: dict[str, Any] = {
-    "channel": {"steps": 30, "batch": 32, "eval_every": 15, "max_train": 3000},
+    "channel": {"steps": 100, "batch": 128, "eval_every": 10, "max_train": 5000},
     "activation": {"max_inputs": 100},
     "resnet56_methods": ["activation"],
-    "val_per_class": 30,
+    "val_per_class": 100,
     "test_per_class": 50,
     "pairs": 2,
     "pair_train_per_class": 400,

@@ -4,9 +4,11 @@ Every channel (feature, after a flatten) of every tensor is assigned a *variable
 layer creates fresh variables for its outputs; element-wise ops, pooling and affine pass them through.
 Policies, recorded in manifests as ``residual_policy``:
 
-- **add (residual)**: *tied*: the channels summed at an add share one variable on every branch, so a
+- **add (residual)**: the channels summed at an add share one variable on every branch, so a
   residual stream keeps or drops a channel everywhere at once (GradSplitter's tying, which keeps
-  fewer channels than MwT's union).
+  fewer channels than MwT's union): policy *tied*. The decomposer's default, *keep*
+  (:func:`with_fixed_residuals`), goes further and never removes a stream channel: one stream
+  channel feeds every block of its stage, and cutting it costs far more accuracy than its FLOPs.
 - **cat**: the output's variables are the inputs' variables, concatenated.
 - **depthwise conv** (groups == in_channels): output channel ``j`` shares the variable of input
   channel ``j // multiplier``; **other grouped convs** keep all their input and output channels.
@@ -210,4 +212,18 @@ def with_fixed_trunk(
             break
         done += node_flops.get(node.name, 0)
         fixed[plan.tensor_vars[node.name]] = True
+    return ChannelPlan(plan.n_vars, plan.tensor_vars, fixed, plan.producers)
+
+
+def with_fixed_residuals(plan: ChannelPlan, graph: Graph) -> ChannelPlan:
+    """Pin every channel that is summed at a residual add (the *keep* residual policy).
+
+    A residual stream's channel feeds every block of its stage, so removing one costs far more
+    accuracy than its share of FLOPs suggests; under this policy only channels inside blocks (and
+    hidden neurons) are removed.
+    """
+    fixed = plan.fixed.copy()
+    for node in graph.nodes:
+        if node.op == "add":
+            fixed[plan.tensor_vars[node.name]] = True
     return ChannelPlan(plan.n_vars, plan.tensor_vars, fixed, plan.producers)

@@ -6,16 +6,19 @@ three steps, never looking at test data:
 
 1. **Warm start** from class-conditional activation statistics: each channel variable's mean
    activation on class-``c`` training inputs relative to all inputs, ranked within its layer, sets
-   its initial score in ``(0.05, 1.05]`` (important channels start far from the cut).
+   its initial score in ``(0.5, 1.5]`` (important channels start far from the cut).
 2. **Gradient mask search** (GradSplitter-style): gates ``1[score > 0]`` with a straight-through
    estimator whose gradient is clipped to [-1, 1]; weights frozen (BatchNorm is folded, so it cannot
    drift). Loss: soft BCE towards the origin's own one-vs-rest probability (distillation) plus hard
    BCE on the labels, over class-balanced batches, plus ``lam`` times the differentiable FLOPs ratio
-   (a kernel-retention penalty weighted by cost).
+   (a kernel-retention penalty weighted by cost), ramped up linearly over the first ``ramp`` share
+   of the steps: under Adam every consistently penalised score falls by about ``lr`` per step, so the
+   ramp (not ``lam``) is what keeps the search from cutting faster than the loss can push back.
 3. **Selection on the validation split**: every ``eval_every`` steps the current gates are scored by
    *replacement accuracy* (the origin's val accuracy when this module's score replaces the origin's
-   score for class ``c``) and by the one-vs-rest ROC AUC. The sparsest checkpoint within ``tol`` of
-   the origin on both is kept (the full network if none is).
+   score for class ``c``: its share of the composed accuracy cost) and by the one-vs-rest ROC AUC.
+   The sparsest checkpoint within ``tol`` of the origin's accuracy and ``auc_tol`` of its AUC is kept
+   (the full network if none is).
 
 With ``trunk_fraction`` f > 0, the leading layers holding a fraction f of the FLOPs are kept whole
 (a *shared trunk*): every module of the origin then starts with byte-identical layers, which an
@@ -47,6 +50,7 @@ from nnparts.client.extract.channels import (
     analyse_channels,
     extract,
     keep_vector,
+    with_fixed_residuals,
     with_fixed_trunk,
 )
 from nnparts.client.extract.heads import ovr_scores, with_ovr_head
@@ -56,14 +60,17 @@ from nnparts.schemas.manifest import ClassEntry, MaskInfo
 
 DEFAULTS: dict[str, Any] = {
     "steps": 300,
-    "lr": 0.05,
+    "lr": 0.01,
     "lam": 2.0,
     "batch": 128,
     "eval_every": 25,
     "tol": 0.002,
+    "auc_tol": 0.01,
     "max_train": 10000,
     "hard_weight": 0.5,
     "trunk_fraction": 0.0,
+    "ramp": 0.5,
+    "residual": "keep",
 }
 
 
@@ -141,7 +148,7 @@ def _warm_start(net: GraphNet, plan: ChannelPlan, pos: torch.Tensor, allx: torch
         idx = torch.as_tensor(plan.tensor_vars[p])
         score.index_add_(0, idx, rank)
         count.index_add_(0, idx, torch.ones_like(rank))
-    return 0.05 + score / count.clamp(min=1)
+    return 0.5 + score / count.clamp(min=1)
 
 
 def ovr_auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
@@ -212,7 +219,8 @@ def search_channels(
         loss = F.binary_cross_entropy_with_logits(s, target)
         loss = loss + float(params["hard_weight"]) * F.binary_cross_entropy_with_logits(s, y)
         ratio = flops.ratio(keep)
-        loss = loss + float(params["lam"]) * ratio
+        ramp = min(1.0, (step + 1) / max(1.0, float(params["ramp"]) * steps))
+        loss = loss + float(params["lam"]) * ramp * ratio
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -238,8 +246,9 @@ def search_channels(
                 }
             )
             bar.set_postfix(flops=f"{ratio_now:.2f}", acc=f"{acc:.3f}", auc=f"{auc:.4f}")
-            tol = float(params["tol"])
-            if acc >= base_acc - tol and auc >= base_auc - tol and ratio_now < best[0]:
+            # never demand less than two validation samples of slack (small val splits)
+            tol, auc_tol = max(float(params["tol"]), 2.0 / len(val)), float(params["auc_tol"])
+            if acc >= base_acc - tol and auc >= base_auc - auc_tol and ratio_now < best[0]:
                 best = (ratio_now, kept, acc)
     return best[1], {
         "search": log,
@@ -275,6 +284,8 @@ class ChannelDecomposer:
         plan = analyse_channels(origin.graph, shapes)
         trunk = float(params["trunk_fraction"])
         plan = with_fixed_trunk(plan, origin.graph, graph_cost(net.cpu(), h, w).node_flops, trunk)
+        if params["residual"] == "keep":
+            plan = with_fixed_residuals(plan, origin.graph)
         flops = FlopsModel(net.cpu(), plan, h, w)
         net.to(settings.device)
         gen = torch.Generator().manual_seed(settings.seed)
@@ -315,7 +326,7 @@ class ChannelDecomposer:
                         physically_smaller=True,
                         flops_before=full_cost.flops,
                         flops_after=cost.flops,
-                        residual_policy=RESIDUAL_POLICY,
+                        residual_policy="keep" if params["residual"] == "keep" else RESIDUAL_POLICY,
                         note=f"{kept_free} of {int((~plan.fixed).sum())} channel variables kept",
                     ),
                     metrics={"selection": log, "val": binary_metrics(calibrated(vs, cal), val.y == c)},
