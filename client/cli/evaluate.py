@@ -68,9 +68,9 @@ def eval_command(
         return
     if len(specs) != 1:
         raise UsageError("an origin model is evaluated on one data set", hint="pass --data once")
-    data = specs[0]
+    (spec,) = specs
     loaded = load_any(model, device=dev)
-    subset = align_classes(load_split(data, split), loaded.classes)
+    subset = align_classes(load_split(spec, split), loaded.classes)
     result = evaluate(
         loaded.module, subset, loaded.input_spec, batch_size=batch_size, device=dev, progress=not quiet
     )

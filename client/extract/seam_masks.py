@@ -152,7 +152,9 @@ class SeamMasks(nn.Module):
     def _var_keep(self, detach: bool) -> torch.Tensor:
         s = self.scores["vars"]
         gate = (s.detach() > 0).to(s.dtype) if detach else ste_gate(s)
-        return torch.where(self.fixed, torch.ones_like(gate), gate)
+        fixed = self.fixed
+        assert isinstance(fixed, torch.Tensor)
+        return torch.where(fixed, torch.ones_like(gate), gate)
 
     def masks(self, *, detach: bool = False) -> Masks:
         """Per-layer 0/1 masks; differentiable (straight-through) unless ``detach``."""
@@ -209,6 +211,7 @@ class SeamMasks(nn.Module):
         params: dict[str, torch.Tensor] = {}
         for layer in self.layers:
             module = self.net.layers[layer_key(layer.node)]
+            assert isinstance(module, (nn.Conv2d, nn.Linear))
             w, b = masks[layer.node]
             prefix = f"net.layers.{layer_key(layer.node)}"
             params[prefix + ".weight"] = module.weight * w
