@@ -110,7 +110,7 @@ def test_channel_modules_record_honest_metrics(digit_modules: list[Path]) -> Non
         assert m.metrics["split"] == "test" and m.metrics["samples"] > 0
         assert 0.0 <= m.metrics["overall"]["accuracy"] <= 1.0
         assert "origin" in m.metrics and m.calibration.method == "temperature"
-        assert m.mask.residual_policy == "tied"
+        assert m.mask.residual_policy == "keep"  # the default: residual streams are never cut
         assert m.metrics["selection"]["val"]["binary_accuracy"] >= 0.0  # selected on val, reported on test
 
 
