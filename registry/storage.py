@@ -26,9 +26,8 @@ import abc
 import hashlib
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +37,7 @@ from nnparts.registry import errors
 from nnparts.registry.blobstore import BlobInfo, BlobStore, BlobWriter
 from nnparts.registry.cardmeta import CardMeta, Value, parse_card
 from nnparts.registry.names import is_commit_sha
+from nnparts.registry.sqlite_pool import SqlitePool
 
 RefKind = Literal["branch", "tag"]
 OpKind = Literal["add", "delete_file", "delete_folder"]
@@ -288,10 +288,8 @@ class FilesystemStorage(Storage):
         self.blobs = BlobStore(root)
         self.blobs.clean_tmp()
         self._db_path = root / "registry.sqlite3"
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._db = SqlitePool(self._db_path, cache_kib=65536)
+        self._write_lock = self._db.write_lock
         with self._write_lock:
             self._conn().executescript(_SCHEMA)
             self._conn().execute("PRAGMA optimize")
@@ -299,36 +297,13 @@ class FilesystemStorage(Storage):
     # -- connections ---------------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._db_path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA cache_size=-65536")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
+        return self._db.conn()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.write()
 
     def close(self) -> None:
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._db.close()
 
     # -- repos ---------------------------------------------------------------------------------
 
