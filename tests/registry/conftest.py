@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hf_env import isolate_hf
 
 READY = "nnparts registry listening on http://"
 
@@ -18,15 +19,7 @@ READY = "nnparts registry listening on http://"
 @pytest.fixture(autouse=True)
 def isolated_hf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No telemetry, no Xet, no token, a private HF_HOME for every test."""
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_TOKEN", "")
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    isolate_hf(tmp_path, monkeypatch)
 
 
 class ServeProcess:
