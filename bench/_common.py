@@ -34,10 +34,9 @@ import torch
 
 from nnparts.client.data import DataSplit, load_split
 from nnparts.client.data.transforms import to_tensor
-from nnparts.client.extract.base import ExtractedModule, ExtractSettings, TensorData, get_extractor
-from nnparts.client.extract.calibrate import binary_metrics, calibrated
-from nnparts.client.extract.heads import ovr_scores
-from nnparts.client.extract.pipeline import origin_net, score_batches
+from nnparts.client.extract.base import ExtractSettings, TensorData, get_extractor
+from nnparts.client.extract.calibrate import calibrated
+from nnparts.client.extract.pipeline import metrics_from_scores, origin_net, score_batches
 from nnparts.client.pack.build import build_manifest, slug
 from nnparts.client.pack.loader import load_package
 from nnparts.client.pack.writer import write_package
@@ -184,30 +183,6 @@ class ModuleSet:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _module_metrics(
-    module: ExtractedModule, scores: torch.Tensor, test: TensorData, origin_logits: torch.Tensor
-) -> dict[str, Any]:
-    """Test metrics as ``pipeline.class_module_metrics`` computes them, from precomputed scores."""
-    c = module.classes[0].origin_index
-    positive = test.y == c
-    mine = binary_metrics(calibrated(scores.view(-1), module.calibration), positive)
-    origin = binary_metrics(ovr_scores(origin_logits)[:, c], positive)
-    name = module.classes[0].name
-    return {
-        "split": "test",
-        "samples": len(test),
-        "overall": {"accuracy": mine["binary_accuracy"], **mine},
-        "per_class": {name: {"precision": mine["precision"], "recall": mine["recall"]}},
-        "origin": {
-            "accuracy": origin["binary_accuracy"],
-            "recall": origin["recall"],
-            "precision": origin["precision"],
-            "top1": round(float((origin_logits.argmax(1) == test.y).float().mean()), 6),
-        },
-        "selection": module.metrics,
-    }
-
-
 class Decomposer:
     """Decomposes origins once per settings; keeps loaded splits and origin test logits in memory."""
 
@@ -298,7 +273,7 @@ class Decomposer:
                 name = module.classes[0].name
                 mnet = module.network().to(self.device)
                 scores = score_batches(mnet, splits["test"], self.batch_size, self.device).view(-1)
-                metrics = _module_metrics(module, scores, splits["test"], logits)
+                metrics = metrics_from_scores(module, scores, splits["test"], logits)
                 metrics["dataset"] = origin.meta.dataset
                 manifest = build_manifest(
                     module, net.origin, origin.meta, metrics=metrics, tool_version=tool_version()

@@ -81,9 +81,16 @@ def class_module_metrics(
     module: ExtractedModule, test: TensorData, origin_logits: torch.Tensor, settings: ExtractSettings
 ) -> dict[str, Any]:
     """Test-split metrics of a one-vs-rest module next to the origin on the same binary task."""
+    scores = score_batches(module.network().to(settings.device), test, settings.batch_size, settings.device)
+    return metrics_from_scores(module, scores, test, origin_logits)
+
+
+def metrics_from_scores(
+    module: ExtractedModule, scores: torch.Tensor, test: TensorData, origin_logits: torch.Tensor
+) -> dict[str, Any]:
+    """:func:`class_module_metrics` from the module's already computed test scores."""
     c = module.classes[0].origin_index
     positive = test.y == c
-    scores = score_batches(module.network().to(settings.device), test, settings.batch_size, settings.device)
     mine = binary_metrics(calibrated(scores.view(-1), module.calibration), positive)
     origin = binary_metrics(ovr_scores(origin_logits)[:, c], positive)
     name = module.classes[0].name
