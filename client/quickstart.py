@@ -76,7 +76,7 @@ def run_quickstart(
     *,
     device: str = "cpu",
     epochs: int = 30,
-    steps: int = 150,
+    steps: int = 300,
     progress: bool = True,
     log: Any = print,
 ) -> QuickstartReport:

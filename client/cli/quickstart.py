@@ -23,8 +23,8 @@ from nnparts.client.cli._options import device_option, quiet_option
     default=None,
     help="Where origins, modules, the lockfile and the assembly go (default $NNPARTS_HOME/quickstart).",
 )
-@click.option("--epochs", type=int, default=20, show_default=True, help="Training epochs per small CNN.")
-@click.option("--steps", type=int, default=100, show_default=True, help="Mask-search steps per module.")
+@click.option("--epochs", type=int, default=30, show_default=True, help="Training epochs per small CNN.")
+@click.option("--steps", type=int, default=300, show_default=True, help="Mask-search steps per module.")
 @device_option
 @quiet_option
 def quickstart_command(
