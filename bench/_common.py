@@ -595,3 +595,47 @@ def mixed_eval(
         "fashion_mnist_decompose_seconds": round(fm.extract_seconds, 1),
         "fashion_mnist_modules_cached": fm.cached,
     }
+
+
+@dataclass
+class Session:
+    """What every decomposition-based benchmark starts with: options, settings, a Decomposer and
+    the results document's header."""
+
+    cfg: dict[str, Any]
+    device: str
+    dec: Decomposer
+    doc: dict[str, Any]
+    out: Path
+    start: float
+
+
+def start_session(
+    name: str, description: str | None, quick: dict[str, Any], full: dict[str, Any], targets: dict[str, Any]
+) -> Session:
+    """Parse ``--quick/--device/--out/--threads`` and build the session of benchmark ``name``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="scaled-down settings for 2 CPU cores (~10 min)")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu, cuda or auto for decomposition/training (default cpu)"
+    )
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    cfg = quick if args.quick else full
+    doc: dict[str, Any] = {
+        "benchmark": name,
+        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "mode": "quick" if args.quick else "full",
+        "hardware": hardware(device),
+        "settings": cfg,
+        "targets_spec": targets,
+    }
+    dec = Decomposer(DataPlan(cfg["val_per_class"], cfg["test_per_class"]), device)
+    return Session(cfg, device, dec, doc, args.out, time.perf_counter())

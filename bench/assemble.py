@@ -16,7 +16,6 @@ Writes ``bench/results/assemble.json`` and ``bench/results/assemble.md``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -32,11 +31,8 @@ from _common import (
     CIFAR_MIXED,
     FMNIST,
     FMNIST_MIXED,
-    RESULTS,
-    DataPlan,
     Decomposer,
     ScratchSpec,
-    hardware,
     import_fixture,
     log,
     md_table,
@@ -44,9 +40,9 @@ from _common import (
     mixed_eval,
     package_bytes,
     pct,
-    pick_device,
     predict_assembled,
     split_of,
+    start_session,
     subset_split,
     verdict,
     write_results,
@@ -448,27 +444,8 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="scaled-down settings for 2 CPU cores (~10 min)")
-    ap.add_argument(
-        "--device", default="cpu", help="cpu, cuda or auto for decomposition/training (default cpu)"
-    )
-    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    cfg = QUICK if args.quick else FULL
-    start = time.perf_counter()
-    dec = Decomposer(DataPlan(cfg["val_per_class"], cfg["test_per_class"]), device)
-    doc: dict[str, Any] = {
-        "benchmark": "assemble",
-        "command": " ".join([".venv/bin/python", *sys.argv]),
-        "mode": "quick" if args.quick else "full",
-        "hardware": hardware(device),
-        "settings": cfg,
-        "targets_spec": TARGETS,
-    }
+    session = start_session("assemble", __doc__, QUICK, FULL, TARGETS)
+    cfg, device, dec, doc, start = session.cfg, session.device, session.dec, session.doc, session.start
     with tempfile.TemporaryDirectory(prefix="nnparts-bench-") as tmp:
         work = Path(tmp)
         log("(a) same-origin 10-class assembly")
@@ -490,7 +467,7 @@ def main() -> None:
         doc["c_install"] = part_c(dec, cfg, work)
     doc["wall_seconds"] = round(time.perf_counter() - start, 1)
     doc["targets"] = targets(doc)
-    write_results("assemble", doc, report(doc), args.out)
+    write_results("assemble", doc, report(doc), session.out)
 
 
 if __name__ == "__main__":

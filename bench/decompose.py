@@ -17,11 +17,9 @@ Writes ``bench/results/decompose.json`` and ``bench/results/decompose.md``.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,22 +32,19 @@ from _common import (
     CIFAR,
     CIFAR_MIXED,
     FMNIST_MIXED,
-    RESULTS,
-    DataPlan,
     Decomposer,
     ScratchSpec,
     compose,
     fixture_json,
-    hardware,
     log,
     md_table,
     mixed_eval,
     module_size,
     pct,
-    pick_device,
     predict_assembled,
     predict_model,
     split_of,
+    start_session,
     subset_split,
     train_scratch,
     verdict,
@@ -508,25 +503,8 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="scaled-down settings for 2 CPU cores (~10 min)")
-    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    cfg = QUICK if args.quick else FULL
-    start = time.perf_counter()
-    dec = Decomposer(DataPlan(cfg["val_per_class"], cfg["test_per_class"]), device)
-    doc: dict[str, Any] = {
-        "benchmark": "decompose",
-        "command": " ".join([".venv/bin/python", *sys.argv]),
-        "mode": "quick" if args.quick else "full",
-        "hardware": hardware(device),
-        "settings": cfg,
-        "targets_spec": TARGETS,
-    }
+    session = start_session("decompose", __doc__, QUICK, FULL, TARGETS)
+    cfg, device, dec, doc, start = session.cfg, session.device, session.dec, session.doc, session.start
     with tempfile.TemporaryDirectory(prefix="nnparts-bench-") as tmp:
         work = Path(tmp)
         log("(a) decomposition cost")
@@ -546,7 +524,7 @@ def main() -> None:
         doc["d_replacement"] = part_d(dec, cfg, work)
     doc["wall_seconds"] = round(time.perf_counter() - start, 1)
     doc["targets"] = targets(doc)
-    write_results("decompose", doc, report(doc), args.out)
+    write_results("decompose", doc, report(doc), session.out)
 
 
 if __name__ == "__main__":
