@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
@@ -34,7 +33,7 @@ def open_index(
         cache_dir: download cache for a Hub registry (ignored by folders).
 
     Raises:
-        UsageError: an unsupported URL scheme, or a Hub URL while ``nnparts.index.hub`` is absent.
+        UsageError: an unsupported URL scheme or an empty path.
     """
     if spec is None:
         return DirectoryIndex(default_home())
@@ -54,16 +53,7 @@ def open_index(
 
 
 def _hub_index(url: str, *, token: str | None, cache_dir: str | os.PathLike[str] | None) -> IndexBackend:
-    try:
-        hub = importlib.import_module("nnparts.index.hub")
-    except ModuleNotFoundError as exc:
-        if exc.name != "nnparts.index.hub":
-            raise
-        raise UsageError(
-            f"cannot open {url}: Hub registries need nnparts.index.hub, which this install lacks",
-            hint="use a local registry folder",
-        ) from exc
-    backend = hub.HubIndex(url, token=token, cache_dir=None if cache_dir is None else Path(cache_dir))
-    if not isinstance(backend, IndexBackend):
-        raise TypeError(f"nnparts.index.hub.HubIndex must subclass IndexBackend, got {type(backend)!r}")
-    return backend
+    # imported here: nnparts.index.hub is the only module that loads huggingface_hub
+    from nnparts.index.hub import HubIndex
+
+    return HubIndex(url, token=token, cache_dir=None if cache_dir is None else Path(cache_dir))

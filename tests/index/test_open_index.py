@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -40,15 +39,6 @@ def test_unsupported_schemes_and_empty_paths_are_usage_errors() -> None:
         open_index("  ")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("nnparts.index.hub") is not None, reason="the Hub backend exists"
-)
-def test_hub_urls_need_the_hub_backend() -> None:
-    with pytest.raises(UsageError, match=r"Hub registries need nnparts\.index\.hub"):
-        open_index("http://127.0.0.1:9/")
-
-
-@pytest.mark.skipif(importlib.util.find_spec("nnparts.index.hub") is None, reason="no Hub backend yet")
 def test_hub_urls_open_the_hub_backend() -> None:
     backend = open_index("http://127.0.0.1:9/")
     assert isinstance(backend, IndexBackend) and type(backend).__name__ == "HubIndex"
