@@ -639,3 +639,35 @@ def start_session(
     }
     dec = Decomposer(DataPlan(cfg["val_per_class"], cfg["test_per_class"]), device)
     return Session(cfg, device, dec, doc, args.out, time.perf_counter())
+
+
+def mixed_table(result: dict[str, Any]) -> str:
+    """The CIFAR-10 + Fashion-MNIST 8-way table of :func:`mixed_eval`'s result."""
+    return md_table(
+        ["", "8-way top-1", "CIFAR part", "F-MNIST part", "vs scratch pp"],
+        [
+            [
+                k,
+                pct(result[k]),
+                pct(result[f"{k}_by_dataset"]["cifar10"]),
+                pct(result[f"{k}_by_dataset"]["fashion-mnist"]),
+                round(100 * (result[k] - result["scratch"]), 2),
+            ]
+            for k in ("zero_shot", "stitched", "scratch")
+        ],
+    )
+
+
+def mixed_targets(result: dict[str, Any], label: str, min_pp: float) -> list[dict[str, Any]]:
+    """Target rows: zero-shot and stitched 8-way accuracy at least ``min_pp`` from scratch."""
+    rows = []
+    for k in ("zero_shot", "stitched"):
+        diff = 100 * (result[k] - result["scratch"])
+        rows.append(
+            {
+                "target": f"{label} ({k})",
+                "measured": f"{diff:+.2f} pp ({pct(result[k])} vs {pct(result['scratch'])})",
+                "met": diff >= min_pp,
+            }
+        )
+    return rows

@@ -38,6 +38,8 @@ from _common import (
     md_table,
     median_latency,
     mixed_eval,
+    mixed_table,
+    mixed_targets,
     package_bytes,
     pct,
     predict_assembled,
@@ -327,19 +329,7 @@ def report(doc: dict[str, Any]) -> str:
         "",
         "## (b) mixed 8-way: CIFAR-10 {airplane, automobile, ship, truck} + Fashion-MNIST {sneaker, bag, trouser, sandal}",
         "",
-        md_table(
-            ["", "8-way top-1", "CIFAR part", "F-MNIST part", "vs scratch pp"],
-            [
-                [
-                    k,
-                    pct(b[k]),
-                    pct(b[f"{k}_by_dataset"]["cifar10"]),
-                    pct(b[f"{k}_by_dataset"]["fashion-mnist"]),
-                    round(100 * (b[k] - b["scratch"]), 2),
-                ]
-                for k in ("zero_shot", "stitched", "scratch")
-            ],
-        ),
+        mixed_table(b),
         "",
         "## (c) install k classes from `nnparts serve` vs whole origin models",
         "",
@@ -414,15 +404,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "met": t["latency_ratio_assembled_vs_origin"] <= TARGETS["latency_ratio"],
         }
     )
-    for k in ("zero_shot", "stitched"):
-        diff = 100 * (b[k] - b["scratch"])
-        out.append(
-            {
-                "target": f"mixed 8-way accuracy >= scratch - 3 pp ({k})",
-                "measured": f"{diff:+.2f} pp ({pct(b[k])} vs {pct(b['scratch'])})",
-                "met": diff >= TARGETS["mixed_pp"],
-            }
-        )
+    out += mixed_targets(b, "mixed 8-way accuracy >= scratch - 3 pp", TARGETS["mixed_pp"])
     for r in c["rows"]:
         out.append(
             {

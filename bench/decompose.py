@@ -39,6 +39,8 @@ from _common import (
     log,
     md_table,
     mixed_eval,
+    mixed_table,
+    mixed_targets,
     module_size,
     pct,
     predict_assembled,
@@ -382,19 +384,7 @@ def report(doc: dict[str, Any]) -> str:
         "## (c) reuse across datasets (CIFAR-10 {airplane, automobile, ship, truck} + Fashion-MNIST "
         "{sneaker, bag, trouser, sandal}, channel modules)",
         "",
-        md_table(
-            ["", "8-way top-1", "CIFAR part", "F-MNIST part", "vs scratch pp"],
-            [
-                [
-                    k,
-                    pct(c[k]),
-                    pct(c[f"{k}_by_dataset"]["cifar10"]),
-                    pct(c[f"{k}_by_dataset"]["fashion-mnist"]),
-                    round(100 * (c[k] - c["scratch"]), 2),
-                ]
-                for k in ("zero_shot", "stitched", "scratch")
-            ],
-        ),
+        mixed_table(c),
         "",
         "## (d) replacement (resnet20-cifar10-weakcat, cat module from resnet20-cifar10)",
         "",
@@ -475,15 +465,9 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     c = doc["c_reuse_across"]
-    for k in ("zero_shot", "stitched"):
-        diff = 100 * (c[k] - c["scratch"])
-        out.append(
-            {
-                "target": f"reuse across datasets >= retrained - 5 pp [paper -12.06 pp] ({k})",
-                "measured": f"{diff:+.2f} pp ({pct(c[k])} vs {pct(c['scratch'])})",
-                "met": diff >= TARGETS["reuse_across_pp"],
-            }
-        )
+    out += mixed_targets(
+        c, "reuse across datasets >= retrained - 5 pp [paper -12.06 pp]", TARGETS["reuse_across_pp"]
+    )
     for r in doc["d_replacement"]:
         out.append(
             {
