@@ -671,3 +671,14 @@ def mixed_targets(result: dict[str, Any], label: str, min_pp: float) -> list[dic
             }
         )
     return rows
+
+
+def mixed_scratch(cfg: dict[str, Any]) -> ScratchSpec:
+    """The from-scratch baseline of the mixed CIFAR-10 + Fashion-MNIST 8-class task."""
+    return ScratchSpec(
+        "mixed8",
+        CIFAR_MIXED + FMNIST_MIXED,
+        int(cfg["mixed_epochs"]),
+        cfg["mixed_train_per_class"],
+        cfg["mixed_val_per_class"],
+    )

@@ -28,16 +28,15 @@ import numpy as np
 import torch
 from _common import (
     CIFAR,
-    CIFAR_MIXED,
     FMNIST,
     FMNIST_MIXED,
     Decomposer,
-    ScratchSpec,
     import_fixture,
     log,
     md_table,
     median_latency,
     mixed_eval,
+    mixed_scratch,
     mixed_table,
     mixed_targets,
     package_bytes,
@@ -437,13 +436,7 @@ def main() -> None:
         (work / "trunk").mkdir()
         doc["a_shared_trunk"] = part_a(dec, trunk_cfg, work / "trunk")
         log("(b) mixed 8-way")
-        scratch = ScratchSpec(
-            "mixed8",
-            CIFAR_MIXED + FMNIST_MIXED,
-            int(cfg["mixed_epochs"]),
-            cfg["mixed_train_per_class"],
-            cfg["mixed_val_per_class"],
-        )
+        scratch = mixed_scratch(cfg)
         doc["b_mixed"] = mixed_eval(dec, cfg["channel"], scratch, work, device)
         log("(c) install by class name")
         doc["c_install"] = part_c(dec, cfg, work)

@@ -30,8 +30,6 @@ import torch
 import torch.nn.functional as F
 from _common import (
     CIFAR,
-    CIFAR_MIXED,
-    FMNIST_MIXED,
     Decomposer,
     ScratchSpec,
     compose,
@@ -39,6 +37,7 @@ from _common import (
     log,
     md_table,
     mixed_eval,
+    mixed_scratch,
     mixed_table,
     mixed_targets,
     module_size,
@@ -496,13 +495,7 @@ def main() -> None:
         log("(b) reuse within a dataset")
         doc["b_reuse_within"] = part_b(dec, cfg, device)
         log("(c) reuse across datasets")
-        scratch = ScratchSpec(
-            "mixed8",
-            CIFAR_MIXED + FMNIST_MIXED,
-            int(cfg["mixed_epochs"]),
-            cfg["mixed_train_per_class"],
-            cfg["mixed_val_per_class"],
-        )
+        scratch = mixed_scratch(cfg)
         doc["c_reuse_across"] = mixed_eval(dec, cfg["channel"], scratch, work, device)
         log("(d) replacement")
         doc["d_replacement"] = part_d(dec, cfg, work)
