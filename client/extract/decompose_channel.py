@@ -54,7 +54,8 @@ from nnparts.client.extract.channels import (
     with_fixed_trunk,
 )
 from nnparts.client.extract.heads import ovr_scores, with_ovr_head
-from nnparts.client.zoo.cost import graph_cost, infer_shapes
+from nnparts.client.zoo.cost import GraphCost, graph_cost
+from nnparts.client.zoo.ir import Graph
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.schemas.manifest import ClassEntry, MaskInfo
 
@@ -102,12 +103,11 @@ class _CostTerm:
 class FlopsModel:
     """Differentiable FLOPs of the gated network, as a fraction of the full network's."""
 
-    def __init__(self, net: GraphNet, plan: ChannelPlan, height: int, width: int) -> None:
-        cost = graph_cost(net, height, width)
+    def __init__(self, graph: Graph, plan: ChannelPlan, cost: GraphCost) -> None:
         self.total = float(cost.flops)
         self.plan = plan
         self.terms = []
-        for node in net.graph.nodes:
+        for node in graph.nodes:
             if node.name in cost.node_flops:
                 dw = node.op == "conv2d" and int(node.attrs["groups"]) > 1
                 self.terms.append(_CostTerm(float(cost.node_flops[node.name]), node.name, node.inputs[0], dw))
@@ -275,29 +275,24 @@ class ChannelDecomposer:
     ) -> list[ExtractedModule]:
         params = {**DEFAULTS, **settings.params}
         torch.manual_seed(settings.seed)
-        net = origin.net.to(settings.device).eval()
-        for p in net.parameters():
-            p.requires_grad_(False)
         h, w = origin.input.height, origin.input.width
-        shapes = infer_shapes(net.cpu(), h, w)
-        net.to(settings.device)
-        plan = analyse_channels(origin.graph, shapes)
-        trunk = float(params["trunk_fraction"])
-        plan = with_fixed_trunk(plan, origin.graph, graph_cost(net.cpu(), h, w).node_flops, trunk)
+        full_cost = graph_cost(origin.net.cpu().eval(), h, w)
+        plan = analyse_channels(origin.graph, full_cost.shapes)
+        plan = with_fixed_trunk(plan, origin.graph, full_cost.node_flops, float(params["trunk_fraction"]))
         if params["residual"] == "keep":
             plan = with_fixed_residuals(plan, origin.graph)
-        flops = FlopsModel(net.cpu(), plan, h, w)
-        net.to(settings.device)
+        flops = FlopsModel(origin.graph, plan, full_cost)
+        net = origin.net.to(settings.device)
+        for p in net.parameters():
+            p.requires_grad_(False)
         gen = torch.Generator().manual_seed(settings.seed)
         if len(train) > int(params["max_train"]):
             train = train.subset(torch.randperm(len(train), generator=gen)[: int(params["max_train"])])
         train_scores = origin_scores(net, train, settings.batch_size, settings.device)
         val_scores = origin_scores(net, val, settings.batch_size, settings.device)
-        full_cost = graph_cost(origin.net.cpu(), h, w)
         tensors = origin.net.state_tensors()
         modules = []
         for c in classes:
-            net.to(settings.device)
             keep, log = search_channels(
                 origin, plan, flops, c, train, train_scores, val, val_scores, settings, params
             )
