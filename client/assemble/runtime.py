@@ -65,7 +65,6 @@ def shared_prefix(nets: Sequence[GraphNet]) -> int:
     n = 0
     while all(len(k) > n for k in keys) and len({k[n] for k in keys}) == 1:
         n += 1
-    # a trunk must end in a node whose value is all the tails need
     return n
 
 

@@ -7,6 +7,7 @@ the origin, trace it, load the train/val/test splits in the origin's class order
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,6 @@ def resolve_classes(requested: Sequence[str] | None, classes: Sequence[str]) -> 
     out = []
     for name in requested:
         if name.casefold() not in folded:
-            import difflib
-
             raise UnknownClass(name, difflib.get_close_matches(name, list(classes), n=3, cutoff=0.4))
         out.append(folded[name.casefold()])
     return out
