@@ -1,6 +1,8 @@
 """Benchmark SeaM re-engineering (issue 4) on the shared CIFAR-10 fixtures; CPU only.
 
-    .venv/bin/python bench/reengineer.py --quick      # scaled down: within 15 min on 2 CPU cores
+    .venv/bin/python bench/reengineer.py --quick        # scaled down: within 15 min on 2 CPU cores
+    .venv/bin/python bench/reengineer.py --scale cpu    # every class on full splits, short search (~1 h, 2 cores)
+    .venv/bin/python bench/reengineer.py                # full: longer search, every class at both granularities (GPU)
 
 (a) binary, each CIFAR-10 class from ``resnet20-cifar10``: weight granularity (every class) and
 channel granularity (every class, or the first few in --quick): retention, test accuracy vs the
@@ -43,13 +45,22 @@ SHARED = ROOT.parent.parent / "shared"
 ANIMALS = ["bird", "cat", "deer", "dog", "frog", "horse"]
 VEHICLES = ["airplane", "automobile", "ship", "truck"]
 
-QUICK = {
-    "max_train": 320, "max_val": 128, "max_test": 256, "epochs": 6, "lr_mask": 0.1, "channel_classes": 2,
-    "latency_seconds": 0.1, "di_train": 320, "di_test": 64, "di_epochs": 2, "di_search_epochs": 4,
-}  # fmt: skip
-FULL = {
-    "max_train": None, "max_val": None, "max_test": None, "epochs": 30, "lr_mask": 0.05, "channel_classes": 10,
-    "latency_seconds": 0.5, "di_train": None, "di_test": 1000, "di_epochs": 10, "di_search_epochs": 20,
+SCALES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "max_train": 1000, "max_val": 200, "max_test": 500, "max_train_multi": 1000, "epochs": 6, "lr_mask": 0.05,
+        "fine_tune": False, "channel_classes": 2, "latency_seconds": 0.1,
+        "di_train": 1000, "di_test": 200, "di_epochs": 2, "di_search_epochs": 4,
+    },
+    "cpu": {
+        "max_train": None, "max_val": 1000, "max_test": None, "max_train_multi": 9000, "epochs": 8,
+        "lr_mask": 0.05, "fine_tune": True, "channel_classes": 4, "latency_seconds": 0.5,
+        "di_train": None, "di_test": 1000, "di_epochs": 3, "di_search_epochs": 6,
+    },
+    "full": {
+        "max_train": None, "max_val": None, "max_test": None, "max_train_multi": None, "epochs": 30,
+        "lr_mask": 0.05, "fine_tune": True, "channel_classes": 10, "latency_seconds": 0.5,
+        "di_train": None, "di_test": 1000, "di_epochs": 10, "di_search_epochs": 20,
+    },
 }  # fmt: skip
 
 
@@ -68,13 +79,15 @@ def run_one(
     cfg: dict[str, Any],
     out: Path,
 ) -> dict[str, Any]:
-    params = {"max_train": cfg["max_train"], "max_val": cfg["max_val"], "max_test": cfg["max_test"]}
+    cap = cfg["max_train"] if len(targets) == 1 else cfg["max_train_multi"]
+    params = {"max_train": cap, "max_val": cfg["max_val"], "max_test": cfg["max_test"]}
     retention = 0.1 if granularity == "weight" else 0.3
     cost = "params" if granularity == "weight" else "flops"
     start = time.perf_counter()
     w = reengineer(
         origin, "", out / f"{granularity}-{'+'.join(targets)}", targets=targets, granularity=granularity,
         target_retention=retention, lr_mask=cfg["lr_mask"], epochs=cfg["epochs"], cost=cost,
+        fine_tune=cfg["fine_tune"],
         settings=ExtractSettings(progress=False, params=params), splits=splits,
         latency_seconds=cfg["latency_seconds"],
     )  # fmt: skip
@@ -155,7 +168,7 @@ def defect_inheritance(
         net, convs = _transfer_net(source_dir, 5)
         shapes = infer_shapes(net, 32, 32)
         probe = SeamConfig(epochs=1, lr_head=0.01, lr_mask=1e-9, alpha=0.0)  # epoch 0: the new fc alone
-        masks = SeamMasks(net, convs, "weight", shapes)
+        masks = SeamMasks(net, convs, "weight", shapes, init="magnitude")
         search(masks, "fc", tr, va, probe, baseline=1.0)
         if variant == "seam":
             sc = SeamConfig(
@@ -202,7 +215,9 @@ def summarise(res: dict[str, Any]) -> dict[str, Any]:
 
 def markdown(res: dict[str, Any]) -> str:
     lines = [
-        f"# SeaM re-engineering benchmark ({'quick' if res['quick'] else 'full'})",
+        f"# SeaM re-engineering benchmark ({res['scale']})",
+        "",
+        f"Command: `{res['command']}`; wall time {res['wall_seconds']:.0f} s.",
         "",
         f"Hardware: {res['hardware']}. {res['note']}",
         "",
@@ -244,11 +259,13 @@ def markdown(res: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="scaled-down run (<= 15 min on 2 CPU cores)")
+    ap.add_argument("--quick", action="store_true", help="same as --scale quick (<= 15 min on 2 CPU cores)")
+    ap.add_argument("--scale", choices=sorted(SCALES), default="full", help="run size (see SCALES)")
     ap.add_argument("--out", type=Path, default=ROOT / "results")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    cfg = QUICK if args.quick else FULL
+    scale = "quick" if args.quick else args.scale
+    cfg = SCALES[scale]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmpd = Path(tmp)
@@ -268,21 +285,24 @@ def main() -> None:
         print(f"[{time.perf_counter() - t0:.0f}s] {json.dumps(di)}", file=sys.stderr, flush=True)
         dense_bytes = 4 * sum(t.numel() for t in trace_model(load_origin(origin).module).params.values())
     res: dict[str, Any] = {
-        "quick": args.quick,
+        "quick": scale == "quick",
+        "scale": scale,
         "config": cfg,
-        "note": (
-            "--quick: target-problem train/val/test capped (stratified, seeded) and few epochs with a large "
-            "lr_mask, channel granularity on the first classes only; numbers are a smoke-scale measurement."
-            if args.quick
-            else "full splits"
-        ),
+        "note": {
+            "quick": "--quick: target-problem train/val/test capped (stratified, seeded), a few epochs, channel "
+            "granularity on the first classes only; numbers are a smoke-scale measurement.",
+            "cpu": "--scale cpu: full binary train splits (multi-class capped at 9000 images), 8 search epochs "
+            "and 3 masked fine-tuning epochs, val capped at 1000 images, channel granularity on the first 4 "
+            "classes: a short search sized for 2 CPU cores (SeaM runs 300 epochs).",
+            "full": "full splits",
+        }[scale],
         "hardware": hardware(),
         "dense_weights_bytes": dense_bytes,
         "binary": binary,
         "multiclass": multi,
         "defect_inheritance": di,
         "wall_seconds": round(time.perf_counter() - t0, 1),
-        "command": "bench/reengineer.py" + (" --quick" if args.quick else ""),
+        "command": "bench/reengineer.py" + ("" if scale == "full" else f" --scale {scale}"),
     }
     res["summary"] = summarise(res)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,12 @@ def _targets(value: str) -> list[str]:
 @click.option("--target", "target", required=True, metavar="CLASS[,CLASS...]", help="One class: binary.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Package folder to write.")
 @click.option("--granularity", default="weight", show_default=True, help="weight (SeaM), kernel or channel.")
-@click.option("--target-retention", type=float, default=None, help="Steer alpha to this retention (0-1).")
+@click.option(
+    "--target-retention",
+    type=float,
+    default=None,
+    help="Prune to exactly this retention (0-1): the mask threshold is steered to it every step.",
+)
 @click.option("--alpha", type=float, default=1.0, show_default=True, help="Weight of the retention loss.")
 @click.option("--lr-mask", type=float, default=0.05, show_default=True, help="Adam learning rate of scores.")
 @click.option("--epochs", type=int, default=20, show_default=True, help="Search epochs.")

@@ -150,7 +150,7 @@ def reengineer(
 ) -> WrittenModule:
     """Re-engineer ``model_dir`` for ``targets`` and write the sub-model package to ``out_dir``.
 
-    Extra SeaM knobs (``lr_head``, ``batch``, ``steer_rate``, ``tol``, ``fine_tune_epochs``,
+    Extra SeaM knobs (``lr_head``, ``batch``, ``anneal``, ``tol``, ``fine_tune_epochs``,
     ``lr_fine_tune``, ``max_train``, ``max_test``) may be given in ``settings.params``; the named
     arguments win. ``splits`` (train/val/test in the origin's class order, as :func:`load_splits`
     returns them) skips loading the data again (benchmarks); ``latency_seconds`` is the timing budget

@@ -12,8 +12,9 @@ The extractor registered as ``"seam"`` takes the origin and the target classes a
 4. **Physical extraction** (:mod:`seam_extract`): channels left without weights are removed.
 
 ``settings.params`` keys: ``granularity``, ``cost`` (``params``/``flops``), ``alpha``, ``lr_mask``,
-``lr_head``, ``epochs``, ``batch``, ``target_retention``, ``steer_rate``, ``tol``,
-``fine_tune_epochs``, ``lr_fine_tune``, ``max_train`` / ``max_val`` (caps on the target problem's
+``lr_head``, ``epochs``, ``batch``, ``target_retention``, ``anneal``, ``tol``,
+``fine_tune_epochs``, ``lr_fine_tune``, ``init`` (score init: a number, or ``magnitude``, the
+default with a target retention; SeaM's 1.0 otherwise), ``max_train`` / ``max_val`` (caps on the target problem's
 train / val images, stratified and seeded).
 """
 
@@ -199,7 +200,10 @@ def run_seam(
     plan = analyse_channels(graph, shapes)
     layers = [n.name for n in origin.graph.nodes if n.op in ("conv2d", "linear")]
     torch.manual_seed(settings.seed)
-    masks = SeamMasks(net, layers, granularity, shapes, plan=plan, cost=str(params.get("cost", "params")))
+    init = params.get("init", "magnitude" if cfg.target_retention is not None else 1.0)
+    masks = SeamMasks(
+        net, layers, granularity, shapes, plan=plan, cost=str(params.get("cost", "params")), init=init
+    )
     result = search(
         masks,
         HEAD_FC,

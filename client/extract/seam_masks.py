@@ -14,6 +14,14 @@ The network's own weights stay in the :class:`GraphNet`; a masked forward substi
 weights with :func:`torch.func.functional_call`, so the same code serves the search (scores learn,
 weights frozen) and masked fine-tuning (weights learn, hard masks fixed: pruned entries stay zero).
 
+Hard masks keep ``score > threshold``; every threshold is 0 (SeaM) unless :meth:`SeamMasks.steer_to`
+moved them so that a requested share is kept (the retention-steered search, see ``seam_search``).
+Weight and kernel granularity split that share over the layers by the Erdos-Renyi-kernel rule of
+sparse training (RigL, Evci et al. 2020: a layer's density is proportional to the sum of its weight's
+dimensions over their product, capped at 1), so small early layers and the classifier stay dense
+where one uniform global threshold would starve them; each layer then keeps its highest scores.
+Channel granularity uses one global threshold (channel variables span several layers).
+
 Retention is cost-weighted: ``cost="params"`` counts every masked entry once (SeaM's weight retention
 rate, WRR); ``cost="flops"`` weights a conv entry by its output's ``H x W`` (multiply-accumulates with
 zeros counted as free, the fvcore convention).
@@ -21,6 +29,7 @@ zeros counted as free, the fvcore convention).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -81,7 +90,9 @@ class SeamMasks(nn.Module):
         shapes: per-node output shapes (``cost.infer_shapes``), for the FLOPs cost.
         plan: the channel plan of ``net.graph`` (required for ``channel``).
         cost: ``params`` or ``flops`` (see the module docstring).
-        init: initial score (1.0 in SeaM).
+        init: initial score, a number (1.0 in SeaM) or ``"magnitude"``: each score starts at its
+            weight's (kernel's, output filter's) absolute size over the layer's mean, so scores still
+            average 1.0 but rank by magnitude from the first step (a warm start for steered pruning).
 
     Raises:
         UsageError: unknown granularity or cost, a node that is not conv/linear, or no plan for channel.
@@ -96,13 +107,15 @@ class SeamMasks(nn.Module):
         *,
         plan: ChannelPlan | None = None,
         cost: str = "params",
-        init: float = 1.0,
+        init: float | str = 1.0,
     ) -> None:
         super().__init__()
         if granularity not in GRANULARITIES:
             raise UsageError(f"unknown granularity {granularity!r}", hint="use weight, kernel or channel")
         if cost not in COSTS:
             raise UsageError(f"unknown retention cost {cost!r}", hint="use params or flops")
+        if isinstance(init, str) and init != "magnitude":
+            raise UsageError(f"unknown score init {init!r}", hint="use a number or magnitude")
         if granularity == "channel" and plan is None:
             raise UsageError("channel granularity needs a channel plan")
         self.granularity = granularity
@@ -113,7 +126,7 @@ class SeamMasks(nn.Module):
         self.scores = nn.ParameterDict()
         if granularity == "channel":
             assert plan is not None
-            self.scores["vars"] = nn.Parameter(torch.full((plan.n_vars,), float(init)))
+            self.scores["vars"] = nn.Parameter(torch.ones(plan.n_vars))
             self.register_buffer("fixed", torch.as_tensor(plan.fixed))
             self._index = {k: torch.as_tensor(v) for k, v in plan.tensor_vars.items()}
             self.affines = tuple(n.name for n in net.graph.nodes if n.op == "affine")
@@ -123,9 +136,16 @@ class SeamMasks(nn.Module):
                 if granularity == "kernel" and layer.op == "conv2d":
                     shape = (shape[0], shape[1], 1, 1)
                 key = layer_key(layer.node)
-                self.scores[key + "__w"] = nn.Parameter(torch.full(shape, float(init)))
+                self.scores[key + "__w"] = nn.Parameter(torch.ones(shape))
                 if layer.has_bias:
-                    self.scores[key + "__b"] = nn.Parameter(torch.full((shape[0],), float(init)))
+                    self.scores[key + "__b"] = nn.Parameter(torch.ones(shape[0]))
+        self.thresholds: dict[str, float] = {k: 0.0 for k in self.scores}
+        with torch.no_grad():
+            if init == "magnitude":
+                self._magnitude_init()
+            else:
+                for v in self.scores.values():
+                    v.fill_(float(init))
         self.total_cost = sum(
             layer.entry_cost * (_numel(layer.weight_shape) + (layer.weight_shape[0] if layer.has_bias else 0))
             for layer in self.layers
@@ -145,13 +165,51 @@ class SeamMasks(nn.Module):
             name, node.op, shape, module.bias is not None, depthwise, float(spatial if cost == "flops" else 1)
         )
 
+    def _magnitude_init(self) -> None:
+        """Scores = |weight| / mean |weight| of the layer (kernels: L1 per kernel; channels: L1 per filter)."""
+        sums: torch.Tensor | None = None
+        counts: torch.Tensor | None = None
+        if self.granularity == "channel":
+            sums, counts = torch.zeros(self.scores["vars"].shape), torch.zeros(self.scores["vars"].shape)
+        for layer in self.layers:
+            module = self.net.layers[layer_key(layer.node)]
+            assert isinstance(module, (nn.Conv2d, nn.Linear))
+            w = module.weight.detach().abs().cpu()
+            if self.granularity == "weight":
+                size = w
+            elif self.granularity == "kernel" and layer.op == "conv2d":
+                size = w.sum(dim=(2, 3), keepdim=True)
+            elif self.granularity == "kernel":
+                size = w
+            else:
+                size = w.flatten(1).sum(1)
+            size = size / size.mean().clamp_min(1e-12)
+            if sums is not None and counts is not None:
+                index = self._index[layer.node]
+                sums.index_add_(0, index, size)
+                counts.index_add_(0, index, torch.ones_like(size))
+                continue
+            key = layer_key(layer.node)
+            self.scores[key + "__w"].copy_(size)
+            if layer.has_bias:
+                assert module.bias is not None
+                b = module.bias.detach().abs().cpu()
+                self.scores[key + "__b"].copy_(b / b.mean().clamp_min(1e-12))
+        if sums is not None and counts is not None:
+            self.scores["vars"].copy_(
+                torch.where(counts > 0, sums / counts.clamp_min(1), torch.ones_like(sums))
+            )
+
     @property
     def net(self) -> GraphNet:
         return self.runner.net
 
+    def _hard_or_ste(self, key: str, detach: bool) -> torch.Tensor:
+        s, t = self.scores[key], self.thresholds[key]
+        return (s.detach() > t).to(s.dtype) if detach else ste_gate(s - t)
+
     def _var_keep(self, detach: bool) -> torch.Tensor:
-        s = self.scores["vars"]
-        gate = (s.detach() > 0).to(s.dtype) if detach else ste_gate(s)
+        gate = self._hard_or_ste("vars", detach)
         fixed = self.fixed
         assert isinstance(fixed, torch.Tensor)
         return torch.where(fixed, torch.ones_like(gate), gate)
@@ -175,12 +233,8 @@ class SeamMasks(nn.Module):
             return out
         for layer in self.layers:
             key = layer_key(layer.node)
-            sw = self.scores[key + "__w"]
-            w = (sw.detach() > 0).to(sw.dtype) if detach else ste_gate(sw)
-            b = None
-            if layer.has_bias:
-                sb = self.scores[key + "__b"]
-                b = (sb.detach() > 0).to(sb.dtype) if detach else ste_gate(sb)
+            w = self._hard_or_ste(key + "__w", detach)
+            b = self._hard_or_ste(key + "__b", detach) if layer.has_bias else None
             out[layer.node] = (w, b)
         return out
 
@@ -203,6 +257,59 @@ class SeamMasks(nn.Module):
             total = term if total is None else total + term
         assert total is not None
         return total / self.total_cost
+
+    def hard_retention(self) -> float:
+        """Cost-weighted retention of the current hard masks."""
+        with torch.no_grad():
+            return float(self.retention(self.masks(detach=True)))
+
+    def steer_to(self, goal: float) -> float:
+        """Set the thresholds so that the hard retention is at most ``goal`` (and close); returns it."""
+        with torch.no_grad():
+            if self.granularity == "channel":
+                self._steer_global(goal)
+            else:
+                for layer, density in zip(self.layers, self.erk_densities(goal), strict=True):
+                    key = layer_key(layer.node)
+                    for suffix in ("__w", "__b") if layer.has_bias else ("__w",):
+                        self.thresholds[key + suffix] = _keep_top(self.scores[key + suffix], density)
+        return self.hard_retention()
+
+    def erk_densities(self, goal: float) -> list[float]:
+        """Per-layer densities ``min(1, eps * sum(dims) / prod(dims))`` with cost-weighted mean ``goal``."""
+        sizes = [
+            _numel(layer.weight_shape) + (layer.weight_shape[0] if layer.has_bias else 0)
+            for layer in self.layers
+        ]
+        erk = [sum(layer.weight_shape) / _numel(layer.weight_shape) for layer in self.layers]
+        costs = [layer.entry_cost * n for layer, n in zip(self.layers, sizes, strict=True)]
+
+        def kept(eps: float) -> float:
+            return sum(c * min(1.0, eps * e) for c, e in zip(costs, erk, strict=True)) / self.total_cost
+
+        if goal >= 1.0:
+            return [1.0] * len(self.layers)
+        lo, hi = 0.0, 1.0 / min(erk)
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if kept(mid) < goal else (lo, mid)
+        return [min(1.0, lo * e) for e in erk]
+
+    def _steer_global(self, goal: float, iters: int = 30) -> None:
+        flat = torch.cat([v.detach().flatten() for v in self.scores.values()])
+        lo, hi = float(flat.min()) - 1e-6, float(flat.max())
+
+        def set_all(t: float) -> None:
+            for k in self.thresholds:
+                self.thresholds[k] = t
+
+        set_all(lo)
+        if goal >= 1.0 or self.hard_retention() <= goal:
+            return
+        for _ in range(iters):
+            set_all((lo + hi) / 2)
+            lo, hi = (lo, (lo + hi) / 2) if self.hard_retention() <= goal else ((lo + hi) / 2, hi)
+        set_all(hi)
 
     def forward(
         self, x: torch.Tensor, masks: Masks, gates: Mapping[str, torch.Tensor] | None = None
@@ -252,13 +359,23 @@ class SeamMasks(nn.Module):
 
     def snapshot(self) -> dict[str, torch.Tensor]:
         """The hard state of every score (bool, CPU), for checkpointing a candidate."""
-        return {k: (v.detach() > 0).cpu() for k, v in self.scores.items()}
+        return {k: (v.detach() > self.thresholds[k]).cpu() for k, v in self.scores.items()}
 
     def restore(self, snap: Mapping[str, torch.Tensor]) -> None:
-        """Set scores to +1 / -1 from a :meth:`snapshot` (the hard masks come back exactly)."""
+        """Set scores to +1 / -1 and thresholds to 0 from a :meth:`snapshot` (the hard masks come back exactly)."""
+        self.thresholds = {k: 0.0 for k in self.scores}
         with torch.no_grad():
             for k, v in self.scores.items():
                 v.copy_(snap[k].to(v.device).to(v.dtype) * 2 - 1)
+
+
+def _keep_top(scores: torch.Tensor, density: float) -> float:
+    """The threshold that keeps the ``floor(density * n)`` highest scores (at least one; ties may keep fewer)."""
+    n = scores.numel()
+    k = max(1, min(n, math.floor(density * n + 1e-9)))
+    if k == n:
+        return float(scores.min()) - 1e-6
+    return float(scores.detach().flatten().kthvalue(n - k).values)
 
 
 def _numel(shape: tuple[int, ...]) -> int:

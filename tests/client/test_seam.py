@@ -168,6 +168,49 @@ def test_fine_tune_keeps_pruned_weights_at_zero() -> None:
     assert changed > 0  # the kept weights did train (unless val never improved: then nothing may move)
 
 
+@pytest.mark.parametrize("granularity", ["weight", "kernel", "channel"])
+@pytest.mark.parametrize("goal", [0.8, 0.3, 0.1])
+def test_steer_to_keeps_at_most_the_goal_and_close_to_it(granularity: str, goal: float) -> None:
+    masks, _ = _tiny(granularity, seed=3)
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for s in masks.scores.values():
+            s.copy_(torch.rand(s.shape, generator=gen))
+    floor = masks.steer_to(0.0)  # what is left with every free unit cut (fixed channels stay)
+    reached = masks.steer_to(goal)
+    assert reached == pytest.approx(masks.hard_retention())
+    assert reached <= max(goal, floor) + 1e-9
+    slack = 0.02 if granularity == "weight" else 0.15  # coarser units cannot hit every value
+    assert reached >= goal - slack
+    assert masks.steer_to(1.0) == 1.0  # and back: every entry kept
+
+
+def test_erk_densities_meet_the_goal_and_favour_small_layers() -> None:
+    masks, _ = _tiny("weight")
+    dens = masks.erk_densities(0.2)
+    sizes = [
+        np.prod(layer.weight_shape) + (layer.weight_shape[0] if layer.has_bias else 0)
+        for layer in masks.layers
+    ]
+    assert sum(d * n for d, n in zip(dens, sizes, strict=True)) / sum(sizes) == pytest.approx(0.2, abs=1e-6)
+    by_size = sorted(zip(sizes, dens, strict=True))
+    assert by_size[0][1] > by_size[-1][1]  # the smallest layer keeps a larger share than the largest
+    assert all(0 < d <= 1 for d in dens)
+
+
+def test_magnitude_init_ranks_each_layer_by_weight_size() -> None:
+    torch.manual_seed(0)
+    traced = trace_model(randomise_bn(TinyNet(in_channels=1, num_classes=4), 0))
+    net = GraphNet(traced.graph, traced.params).eval()
+    layers = [n.name for n in traced.graph.nodes if n.op in ("conv2d", "linear")]
+    masks = SeamMasks(net, layers, "weight", infer_shapes(net, 8, 8), init="magnitude")
+    for layer in masks.layers:
+        w = net.layers[layer.node.replace(".", "__")].weight.detach().abs()
+        s = masks.scores[layer.node.replace(".", "__") + "__w"].detach()
+        assert float(s.mean()) == pytest.approx(1.0, rel=1e-5)
+        assert torch.equal(s.flatten().argsort(), w.flatten().argsort())
+
+
 def test_retention_steering_lands_near_the_target(digits_origin: Path, tmp_path: Path) -> None:
     settings = ExtractSettings(progress=False, params={"batch": 32})
     written = reengineer(
