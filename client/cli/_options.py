@@ -119,7 +119,9 @@ def data_option(
             required=required,
             multiple=multiple,
             callback=parse,
-            help=help or "Data spec: digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR.",
+            help=help
+            or "Data spec: digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR; DIR?val=test carves val "
+            "from the test set (for origins trained on all of train).",
         )(f)
 
     return decorate

@@ -17,21 +17,23 @@ import numpy.typing as npt
 from nnparts.client.data import _formats
 from nnparts.client.data._cache import default_cache_dir, fingerprint, read_cached, write_cached
 from nnparts.client.data._formats import RawData
-from nnparts.client.data._spec import DataSpec, Kind, parse_spec
+from nnparts.client.data._spec import DataSpec, Kind, ValFrom, parse_spec
 from nnparts.client.data._split import (
     DIGITS_VAL_OF_REST,
     SPLIT_SEED,
     TEST_FRACTION,
     VAL_FRACTION,
+    VAL_OF_TEST,
     DataSplit,
     Split,
     check_split,
     stratified_holdout,
 )
+from nnparts.schemas.errors import DataSpecError
 
 IndexArray = npt.NDArray[np.int64]
 _MEMORY: dict[tuple[Kind, Path | None], RawData] = {}
-_SPLITS: dict[tuple[Kind, Path | None, Split], DataSplit] = {}
+_SPLITS: dict[tuple[Kind, Path | None, Split, ValFrom], DataSplit] = {}
 _MEMORY_LOCK = threading.Lock()
 
 
@@ -57,14 +59,18 @@ def load_split(
     parsed = parse_spec(spec)
     which = check_split(split)
     path = _formats.require_dir(parsed.path, parsed.kind) if parsed.path is not None else None
-    memo_key = (parsed.kind, path, which)
+    memo_key = (parsed.kind, path, which, parsed.val_from)
     with _MEMORY_LOCK:
         memo = _SPLITS.get(memo_key)
     if memo is not None:
         return memo
     cache = (cache_dir or default_cache_dir()).expanduser().resolve() if disk_cache else None
     raw = _read_raw(parsed.kind, path, cache)
-    canonical = str(DataSpec(parsed.kind, path))
+    canonical = str(DataSpec(parsed.kind, path, parsed.val_from))
+    if parsed.val_from == "test":
+        result = _val_from_test(raw, which, canonical)
+        with _MEMORY_LOCK:
+            return _SPLITS.setdefault(memo_key, result)
     # digits: 60/20/20, i.e. val is a quarter of the 80 % left after the test hold-out.
     val_fraction = DIGITS_VAL_OF_REST if parsed.kind == "digits" else VAL_FRACTION
     train_idx, val_idx, test_idx = _split_indices(raw, val_fraction)
@@ -81,6 +87,20 @@ def load_split(
         return _SPLITS.setdefault(memo_key, result)
 
 
+def _val_from_test(raw: RawData, which: Split, canonical: str) -> DataSplit:
+    """The ``?val=test`` policy: all of train; val and test are the two stratified halves of test."""
+    if raw.test_x is None or raw.test_y is None:
+        raise DataSpecError(
+            f"data spec {canonical!r}: this source has no official test set to carve val from",
+            hint="drop ?val=test (val is then carved from the training images)",
+        )
+    if which == "train":
+        return DataSplit(raw.name, which, raw.train_x, raw.train_y, raw.classes, canonical)
+    keep, val = stratified_holdout(raw.test_y, VAL_OF_TEST, seed=SPLIT_SEED)
+    idx = val if which == "val" else keep
+    return DataSplit(raw.name, which, raw.test_x[idx], raw.test_y[idx], raw.classes, canonical)
+
+
 def check_spec(spec: str | DataSpec) -> DataSpec:
     """Parse ``spec`` and check that its directory exists (cheap; no files are read).
 
@@ -93,7 +113,7 @@ def check_spec(spec: str | DataSpec) -> DataSpec:
     parsed = parse_spec(spec)
     if parsed.path is None:
         return parsed
-    return DataSpec(parsed.kind, _formats.require_dir(parsed.path, parsed.kind))
+    return DataSpec(parsed.kind, _formats.require_dir(parsed.path, parsed.kind), parsed.val_from)
 
 
 def clear_memory_cache() -> None:

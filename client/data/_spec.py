@@ -9,6 +9,10 @@ spec                 meaning
 ``imagefolder:DIR``  one sub-folder per class (``DIR/train`` + ``DIR/test`` when both exist)
 ===================  ==========================================================================
 
+A directory spec may end in ``?val=test``: the origin model was trained on the whole official train
+set, so a val split carved from it would be training data to the model and model selection on it
+would be blind. ``val`` then comes from the official test set instead (see ``_split``).
+
 Parsing is pure string work: it neither touches the file system nor imports numpy or torch.
 """
 
@@ -22,6 +26,8 @@ from typing import Literal
 from nnparts.schemas.errors import DataSpecError
 
 Kind = Literal["digits", "cifar10", "fashion-mnist", "imagefolder"]
+ValFrom = Literal["train", "test"]
+VAL_FROM_TEST = "?val=test"
 KINDS: tuple[Kind, ...] = ("digits", "cifar10", "fashion-mnist", "imagefolder")
 _BY_NAME: dict[str, Kind] = {k: k for k in KINDS}
 _USE = "use digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR"
@@ -31,14 +37,18 @@ _USE = "use digits, cifar10:DIR, fashion-mnist:DIR or imagefolder:DIR"
 class DataSpec:
     """A parsed data spec: its ``kind`` and, for every kind but ``digits``, a directory.
 
-    ``str(spec)`` gives back the canonical spec string (``kind`` or ``kind:DIR``).
+    ``str(spec)`` gives back the canonical spec string (``kind``, ``kind:DIR`` or ``kind:DIR?val=test``).
+    ``val_from`` says which official split ``val`` is carved from.
     """
 
     kind: Kind
     path: Path | None = None
+    val_from: ValFrom = "train"
 
     def __str__(self) -> str:
-        return self.kind if self.path is None else f"{self.kind}:{self.path}"
+        if self.path is None:
+            return self.kind
+        return f"{self.kind}:{self.path}" + (VAL_FROM_TEST if self.val_from == "test" else "")
 
 
 def parse_spec(spec: str | DataSpec) -> DataSpec:
@@ -67,4 +77,16 @@ def parse_spec(spec: str | DataSpec) -> DataSpec:
         raise DataSpecError(
             f"data spec {spec!r} names no directory", hint=f"write {kind}:DIR with the folder that holds it"
         )
-    return DataSpec(kind, Path(rest.strip()).expanduser())
+    folder, val_from = rest.strip(), "train"
+    if folder.endswith(VAL_FROM_TEST):
+        folder, val_from = folder[: -len(VAL_FROM_TEST)], "test"
+    elif "?" in folder and folder.rpartition("?")[2].startswith("val"):
+        raise DataSpecError(
+            f"data spec {spec!r}: unknown option {folder.rpartition('?')[2]!r}",
+            hint=f"the only option is {VAL_FROM_TEST} (val carved from the official test set)",
+        )
+    if not folder:
+        raise DataSpecError(
+            f"data spec {spec!r} names no directory", hint=f"write {kind}:DIR with the folder that holds it"
+        )
+    return DataSpec(kind, Path(folder).expanduser(), "test" if val_from == "test" else "train")

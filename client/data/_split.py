@@ -8,6 +8,10 @@ Split policy (documented contract; every later model selection uses ``val``):
 * ``imagefolder`` without ``train/``/``test/``: a stratified 20 % (seed 0) becomes ``test``, then
   ``val`` is carved from the remaining 80 % as above.
 * ``digits``: the 1797 bundled images split 60/20/20 (train/val/test), stratified, seed 0.
+* ``?val=test`` after a directory spec (``cifar10:DIR?val=test``), for origins trained on the whole
+  official train set: ``train`` is all of it, ``val`` a stratified half of the official test set
+  (seed 0, per class ``round(0.5 * n)``) and ``test`` the other half, so selection and reporting
+  never share an image and neither is training data. Only sources with an official test set.
 
 Within a split, images keep their source order; shuffle when training.
 """
@@ -29,6 +33,7 @@ SPLIT_SEED = 0
 VAL_FRACTION = 0.1
 TEST_FRACTION = 0.2
 DIGITS_VAL_OF_REST = 0.25
+VAL_OF_TEST = 0.5
 
 
 @dataclass(frozen=True, eq=False)

@@ -398,3 +398,25 @@ def test_iterate_batches_covers_the_split_and_shuffles_by_seed() -> None:
     assert sorted(a.tolist()) == sorted(split.y.tolist())
     with pytest.raises(UsageError, match="batch size"):
         next(iterate_batches(split, spec, 0))
+
+
+def test_val_from_test_splits_the_official_test_set_in_halves(tmp_path: Path) -> None:
+    data = tmp_path / "c10"
+    chunks = _write_cifar(data, per_chunk=40)
+    spec = f"cifar10:{data}?val=test"
+    assert str(parse_spec(spec)).endswith("?val=test") and parse_spec(spec).val_from == "test"
+    train, val, test = (load_split(spec, s, disk_cache=False) for s in ("train", "val", "test"))
+    assert len(train) == 80 and val.class_counts() == (2,) * 10 and test.class_counts() == (2,) * 10
+    assert sorted(map(bytes, np.concatenate([val.x, test.x]))) == sorted(map(bytes, chunks["cifar10_test"]))
+    assert not set(map(bytes, val.x)) & set(map(bytes, test.x))
+    assert val.spec == test.spec == f"cifar10:{data.resolve()}?val=test"
+    # the default spec still carves val from train
+    assert len(load_split(f"cifar10:{data}", "test", disk_cache=False)) == 40
+
+
+def test_val_from_test_needs_an_official_test_set(tmp_path: Path) -> None:
+    _write_images(tmp_path, {"a": 5, "b": 5})
+    with pytest.raises(DataSpecError, match="no official test set"):
+        load_split(f"imagefolder:{tmp_path}?val=test", "val")
+    with pytest.raises(DataSpecError, match="unknown option"):
+        parse_spec(f"cifar10:{tmp_path}?val=train-ish")
