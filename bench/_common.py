@@ -52,8 +52,10 @@ CACHE = BENCH / ".cache"
 RESULTS = BENCH / "results"
 SHARED = BENCH.parent.parent / "shared"
 FIXTURES = SHARED / "fixtures"
-CIFAR = f"cifar10:{SHARED / 'data' / 'cifar10'}"
-FMNIST = f"fashion-mnist:{SHARED / 'data' / 'fashion-mnist'}"
+# the fixtures were trained on the whole official train sets, so val is carved from the test sets
+# (``?val=test``: val and test are the two stratified halves); selection never sees a training image
+CIFAR = f"cifar10:{SHARED / 'data' / 'cifar10'}?val=test"
+FMNIST = f"fashion-mnist:{SHARED / 'data' / 'fashion-mnist'}?val=test"
 CIFAR_MIXED = ("airplane", "automobile", "ship", "truck")
 FMNIST_MIXED = ("sneaker", "bag", "trouser", "sandal")
 

@@ -53,8 +53,8 @@ SCALES: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "max_train": None, "max_val": 1000, "max_test": None, "max_train_multi": 9000, "epochs": 8,
-        "lr_mask": 0.05, "fine_tune": True, "channel_classes": 4, "latency_seconds": 0.5,
-        "di_train": None, "di_test": 1000, "di_epochs": 3, "di_search_epochs": 6,
+        "lr_mask": 0.05, "fine_tune": True, "channel_classes": 3, "latency_seconds": 0.5,
+        "di_train": 10000, "di_test": 1000, "di_epochs": 3, "di_search_epochs": 6,
     },
     "full": {
         "max_train": None, "max_val": None, "max_test": None, "max_train_multi": None, "epochs": 30,
@@ -272,7 +272,8 @@ def main() -> None:
         origin = import_fixture("resnet20-cifar10", tmpd)
         source = import_fixture("resnet20-cifar10-c0to4", tmpd)
         meta = load_origin(origin).meta
-        splits = load_splits(f"cifar10:{SHARED / 'data' / 'cifar10'}", meta.classes, meta.input)
+        # the fixtures saw all 50k training images: val is carved from the test set (half/half)
+        splits = load_splits(f"cifar10:{SHARED / 'data' / 'cifar10'}?val=test", meta.classes, meta.input)
         jobs = [([c], "weight") for c in meta.classes]
         jobs += [([c], "channel") for c in meta.classes[: cfg["channel_classes"]]]
         jobs += [(group, "weight") for group in (VEHICLES, ANIMALS)]
@@ -292,8 +293,8 @@ def main() -> None:
             "quick": "--quick: target-problem train/val/test capped (stratified, seeded), a few epochs, channel "
             "granularity on the first classes only; numbers are a smoke-scale measurement.",
             "cpu": "--scale cpu: full binary train splits (multi-class capped at 9000 images), 8 search epochs "
-            "and 3 masked fine-tuning epochs, val capped at 1000 images, channel granularity on the first 4 "
-            "classes: a short search sized for 2 CPU cores (SeaM runs 300 epochs).",
+            "and 2 masked fine-tuning epochs, val capped at 1000 images, channel granularity on the first 3 classes, defect-inheritance train capped at 10000 images"
+            ": a short search sized for 2 CPU cores (SeaM runs 300 epochs).",
             "full": "full splits",
         }[scale],
         "hardware": hardware(),

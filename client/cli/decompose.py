@@ -39,6 +39,12 @@ if TYPE_CHECKING:
     "--lam", type=float, default=None, help="FLOPs penalty weight of the mask search (channel; default 2.0)."
 )
 @click.option(
+    "--flops-goal",
+    type=float,
+    default=None,
+    help="Steer each module's FLOPs down to this fraction of the origin (channel; default: penalty only).",
+)
+@click.option(
     "--version", "version", default="1.0.0", show_default=True, help="Version written into each manifest."
 )
 @click.option(
@@ -61,6 +67,7 @@ def decompose_command(
     method: str,
     steps: int | None,
     lam: float | None,
+    flops_goal: float | None,
     trunk: float | None,
     version: str,
     seed: int,
@@ -79,7 +86,12 @@ def decompose_command(
     names = [c.strip() for item in classes for c in item.split(",") if c.strip()]
     if trunk is not None and not 0.0 <= trunk < 1.0:
         raise UsageError(f"--shared-trunk must be a fraction in [0, 1), got {trunk}")
-    params = {k: v for k, v in {"steps": steps, "lam": lam, "trunk_fraction": trunk}.items() if v is not None}
+    if flops_goal is not None and not 0.0 < flops_goal <= 1.0:
+        raise UsageError(
+            f"--flops-goal must be a fraction in (0, 1], got {flops_goal}", hint="e.g. --flops-goal 0.5"
+        )
+    given = {"steps": steps, "lam": lam, "trunk_fraction": trunk, "flops_goal": flops_goal}
+    params = {k: v for k, v in given.items() if v is not None}
     settings = ExtractSettings(
         device=resolve_device(device), batch_size=batch_size, seed=seed, progress=not quiet, params=params
     )

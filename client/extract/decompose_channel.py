@@ -14,6 +14,10 @@ three steps, never looking at test data:
    (a kernel-retention penalty weighted by cost), ramped up linearly over the first ``ramp`` share
    of the steps: under Adam every consistently penalised score falls by about ``lr`` per step, so the
    ramp (not ``lam``) is what keeps the search from cutting faster than the loss can push back.
+   With ``flops_goal`` G the cut is steered instead of penalised: after every step one threshold on
+   the free channel scores is set (bisection) so that the hard gates' FLOPs ratio is the scheduled
+   goal, which falls from 1 to G along a cubic curve over the first ``ramp`` share of the steps;
+   the gates are ``1[score > threshold]`` and every checkpoint along the way is a candidate.
 3. **Selection on the validation split**: every ``eval_every`` steps the current gates are scored by
    *replacement accuracy* (the origin's val accuracy when this module's score replaces the origin's
    score for class ``c``: its share of the composed accuracy cost) and by the one-vs-rest ROC AUC.
@@ -72,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "trunk_fraction": 0.0,
     "ramp": 0.5,
     "residual": "keep",
+    "flops_goal": None,
 }
 
 
@@ -121,6 +126,32 @@ class FlopsModel:
                 frac = frac * keep[self.index[t.in_tensor]].mean()
             total = total + t.flops * frac
         return total / self.total
+
+
+def steer_threshold(scores: torch.Tensor, fixed: torch.Tensor, flops: FlopsModel, goal: float) -> float:
+    """The lowest threshold on the free ``scores`` whose hard gates keep at most ``goal`` of the FLOPs.
+
+    ``goal >= 1`` returns a threshold below every score; a goal below what the fixed channels cost
+    cuts every free channel.
+    """
+    s = scores.detach()
+    lo, hi = float(s.min()) - 1e-6, float(s.max())
+
+    def ratio(t: float) -> float:
+        return float(flops.ratio(torch.where(fixed, torch.ones_like(s), (s > t).to(s.dtype))))
+
+    if goal >= 1.0 or ratio(lo) <= goal:
+        return lo
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if ratio(mid) <= goal else (mid, hi)
+    return hi
+
+
+def scheduled_goal(goal: float, step: int, span: float) -> float:
+    """Cubic anneal from 1 to ``goal`` over ``span`` steps (Zhu & Gupta 2017), then ``goal``."""
+    progress = min(1.0, step / max(1.0, span))
+    return goal + (1.0 - goal) * (1.0 - progress) ** 3
 
 
 def origin_scores(net: GraphNet, data: TensorData, batch: int, device: str) -> torch.Tensor:
@@ -204,6 +235,8 @@ def search_channels(
     best: tuple[float, np.ndarray, float] = (1.0, np.ones(plan.n_vars, dtype=bool), base_acc)
     log: list[dict[str, float]] = []
     steps = int(params["steps"])
+    goal = params.get("flops_goal")
+    threshold = 0.0
     bar = tqdm(range(steps), desc=f"class {c}", disable=not settings.progress, leave=False)
     for step in bar:
         b = torch.cat(
@@ -214,18 +247,21 @@ def search_channels(
         )
         x, y = train.x[b].to(device), (train.y[b] == c).float().to(device)
         target = torch.sigmoid(train_scores[b, c]).to(device)
-        keep = torch.where(fixed_one, torch.ones_like(scores), ste_gate(scores))
+        keep = torch.where(fixed_one, torch.ones_like(scores), ste_gate(scores - threshold))
         s = ovr_scores(net.run(x, gates=plan.gates(keep)))[:, c]
         loss = F.binary_cross_entropy_with_logits(s, target)
         loss = loss + float(params["hard_weight"]) * F.binary_cross_entropy_with_logits(s, y)
-        ratio = flops.ratio(keep)
-        ramp = min(1.0, (step + 1) / max(1.0, float(params["ramp"]) * steps))
-        loss = loss + float(params["lam"]) * ramp * ratio
+        if goal is None:
+            ramp = min(1.0, (step + 1) / max(1.0, float(params["ramp"]) * steps))
+            loss = loss + float(params["lam"]) * ramp * flops.ratio(keep)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if goal is not None:
+            now = scheduled_goal(float(goal), step + 1, float(params["ramp"]) * steps)
+            threshold = steer_threshold(scores, fixed_one, flops, now)
         if (step + 1) % int(params["eval_every"]) == 0 or step + 1 == steps:
-            kept = keep_vector(plan, (scores.detach() > 0).cpu().numpy())
+            kept = keep_vector(plan, (scores.detach() > threshold).cpu().numpy())
             gates = plan.gates(torch.as_tensor(kept, dtype=torch.float32, device=device))
             with torch.no_grad():
                 vs = torch.cat(

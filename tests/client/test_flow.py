@@ -210,6 +210,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     cases = [
         ["decompose", str(tmp_path / "missing"), "--data", "digits", "--out", str(tmp_path / "o")],
         ["decompose", str(tmp_path), "--data", "nosuch:x", "--out", str(tmp_path / "o")],
+        ["decompose", str(tmp_path), "--data", "digits", "--out", str(tmp_path / "o"), "--flops-goal", "1.5"],
         ["install", "--registry", str(tmp_path / "empty"), "cat"],
         ["install"],
         ["install", "cat", "--min-accuracy", "7"],
@@ -245,6 +246,8 @@ def test_cli_decompose_publish_install_assemble_eval(
             "0,4",
             "--steps",
             "6",
+            "--flops-goal",
+            "0.7",
             "--quiet",
         ],
     )

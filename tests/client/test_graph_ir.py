@@ -102,3 +102,29 @@ def test_unsupported_operations_are_named_with_their_place() -> None:
         trace_model(_Odd())
     with pytest.raises(UnsupportedOperation, match=r"'GELU' at act"):
         trace_model(_OddModule())
+
+
+@pytest.mark.parametrize("goal", [0.9, 0.6, 0.3])
+def test_flops_steering_threshold_keeps_at_most_the_goal(goal: float) -> None:
+    from nnparts.client.extract.decompose_channel import FlopsModel, scheduled_goal, steer_threshold
+
+    traced = trace_model(randomise_bn(TinyNet(in_channels=1, num_classes=4), 0))
+    net = GraphNet(traced.graph, traced.params).eval()
+    cost = graph_cost(net, 8, 8)
+    plan = analyse_channels(traced.graph, cost.shapes)
+    flops = FlopsModel(traced.graph, plan, cost)
+    fixed = torch.as_tensor(plan.fixed)
+    scores = torch.rand(plan.n_vars, generator=torch.Generator().manual_seed(1))
+
+    def ratio(t: float) -> float:
+        return float(flops.ratio(torch.where(fixed, torch.ones_like(scores), (scores > t).float())))
+
+    floor = ratio(float(scores.max()))  # every free channel cut
+    t = steer_threshold(scores, fixed, flops, goal)
+    assert ratio(t) <= max(goal, floor) + 1e-9
+    # the threshold is the lowest such: letting the next channel back in would exceed the goal
+    below = scores[scores <= t]
+    if len(below) and ratio(t) < 1.0:
+        assert ratio(float(below.max()) - 1e-6) > goal
+    assert steer_threshold(scores, fixed, flops, 1.0) < float(scores.min())
+    assert scheduled_goal(goal, 0, 10) == 1.0 and scheduled_goal(goal, 10, 10) == goal
