@@ -248,6 +248,7 @@ class Decomposer:
             {
                 "origin": origin.weights_sha256,
                 "method": method,
+                "data": data_spec,
                 "params": params,
                 "seed": seed,
                 "val_per_class": self.plan.val_per_class,
@@ -392,8 +393,17 @@ def train_scratch(
     hflip: bool = True,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A CIFAR ResNet-20 trained from scratch on ``train`` (cached by settings)."""
+    content = hashlib.sha256(np.ascontiguousarray(train.x[:: max(1, len(train) // 256)]).tobytes())
+    content.update(np.ascontiguousarray(train.y).tobytes())
     key = key_of(
-        {**spec.describe(), "name": spec.name, "input": str(input_spec), "hflip": hflip, "n": len(train)}
+        {
+            **spec.describe(),
+            "name": spec.name,
+            "input": str(input_spec),
+            "hflip": hflip,
+            "n": len(train),
+            "data": content.hexdigest(),
+        }
     )
     path = CACHE / "scratch" / f"{spec.name}-{key}.pt"
     model = build_model(

@@ -1,7 +1,7 @@
 """Benchmark SeaM re-engineering (issue 4) on the shared CIFAR-10 fixtures; CPU only.
 
     .venv/bin/python bench/reengineer.py --quick        # scaled down: within 15 min on 2 CPU cores
-    .venv/bin/python bench/reengineer.py --scale cpu    # every class, full test halves, short search (~30 min)
+    .venv/bin/python bench/reengineer.py --scale cpu    # every class, full test halves, short search (~40 min)
     .venv/bin/python bench/reengineer.py                # full: longer search, every class at both granularities (GPU)
 
 (a) binary, each CIFAR-10 class from ``resnet20-cifar10``: weight granularity (every class) and
@@ -52,9 +52,9 @@ SCALES: dict[str, dict[str, Any]] = {
         "di_train": 1000, "di_test": 200, "di_epochs": 2, "di_search_epochs": 4,
     },
     "cpu": {
-        "max_train": 6000, "max_val": 1000, "max_test": None, "max_train_multi": 6000, "epochs": 6,
+        "max_train": None, "max_val": 1000, "max_test": None, "max_train_multi": 9000, "epochs": 8,
         "lr_mask": 0.05, "fine_tune": True, "channel_classes": 2, "latency_seconds": 0.5,
-        "di_train": 6000, "di_test": 1000, "di_epochs": 2, "di_search_epochs": 5,
+        "di_train": 10000, "di_test": 1000, "di_epochs": 2, "di_search_epochs": 5,
     },
     "full": {
         "max_train": None, "max_val": None, "max_test": None, "max_train_multi": None, "epochs": 30,
@@ -292,9 +292,10 @@ def main() -> None:
         "note": {
             "quick": "--quick: target-problem train/val/test capped (stratified, seeded), a few epochs, channel "
             "granularity on the first classes only; numbers are a smoke-scale measurement.",
-            "cpu": "--scale cpu: train capped at 6000 images per target problem (stratified, seeded), "
-            "6 search epochs and 1 masked fine-tuning epoch, val capped at 1000 images, channel granularity on "
-            "the first 2 classes: a short search sized for 2 CPU cores (SeaM runs 300 epochs).",
+            "cpu": "--scale cpu: full binary train problems (multi-class and defect inheritance capped at "
+            "9000 / 10000 images, stratified, seeded), 8 search epochs and 2 masked fine-tuning epochs, val "
+            "capped at 1000 images, channel granularity on the first 2 classes: a short search sized for 2 CPU "
+            "cores (SeaM runs 300 epochs).",
             "full": "full splits",
         }[scale],
         "hardware": hardware(),
