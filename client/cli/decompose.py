@@ -45,12 +45,6 @@ if TYPE_CHECKING:
     help="Steer each module's FLOPs down to this fraction of the origin (channel; default: penalty only).",
 )
 @click.option(
-    "--distill-steps",
-    type=int,
-    default=None,
-    help="Retrain the cut module's weights towards the origin for this many steps (channel; default 0).",
-)
-@click.option(
     "--version", "version", default="1.0.0", show_default=True, help="Version written into each manifest."
 )
 @click.option(
@@ -74,7 +68,6 @@ def decompose_command(
     steps: int | None,
     lam: float | None,
     flops_goal: float | None,
-    distill_steps: int | None,
     trunk: float | None,
     version: str,
     seed: int,
@@ -97,15 +90,7 @@ def decompose_command(
         raise UsageError(
             f"--flops-goal must be a fraction in (0, 1], got {flops_goal}", hint="e.g. --flops-goal 0.5"
         )
-    if distill_steps is not None and distill_steps < 0:
-        raise UsageError(f"--distill-steps must be >= 0, got {distill_steps}")
-    given = {
-        "steps": steps,
-        "lam": lam,
-        "trunk_fraction": trunk,
-        "flops_goal": flops_goal,
-        "distill_steps": distill_steps,
-    }
+    given = {"steps": steps, "lam": lam, "trunk_fraction": trunk, "flops_goal": flops_goal}
     params = {k: v for k, v in given.items() if v is not None}
     settings = ExtractSettings(
         device=resolve_device(device), batch_size=batch_size, seed=seed, progress=not quiet, params=params

@@ -10,8 +10,7 @@ three steps, never looking at test data:
 2. **Gradient mask search** (GradSplitter-style): gates ``1[score > 0]`` with a straight-through
    estimator whose gradient is clipped to [-1, 1]; weights frozen (BatchNorm is folded, so it cannot
    drift). Loss: soft BCE towards the origin's own one-vs-rest probability (distillation) plus hard
-   BCE on the labels, over class-balanced batches (``augment``: shifted/flipped copies with the
-   origin's outputs on them as targets, see :mod:`augment`), plus ``lam`` times the differentiable FLOPs ratio
+   BCE on the labels, over class-balanced batches, plus ``lam`` times the differentiable FLOPs ratio
    (a kernel-retention penalty weighted by cost), ramped up linearly over the first ``ramp`` share
    of the steps: under Adam every consistently penalised score falls by about ``lr`` per step, so the
    ramp (not ``lam``) is what keeps the search from cutting faster than the loss can push back.
@@ -24,10 +23,6 @@ three steps, never looking at test data:
    score for class ``c``: its share of the composed accuracy cost) and by the one-vs-rest ROC AUC.
    The sparsest checkpoint within ``tol`` of the origin's accuracy and ``auc_tol`` of its AUC is kept
    (the full network if none is).
-
-4. **Distillation** (``distill_steps`` > 0, :mod:`distill`): the sparsest module the search reached
-   has its kept weights retrained towards the origin's one-vs-rest score; it replaces the step-3
-   selection only if it then meets the same validation tolerances.
 
 With ``trunk_fraction`` f > 0, the leading layers holding a fraction f of the FLOPs are kept whole
 (a *shared trunk*): every module of the origin then starts with byte-identical layers, which an
@@ -45,7 +40,6 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nnparts.client.extract.augment import augment_batch, check_augment
 from nnparts.client.extract.base import (
     ExtractedModule,
     ExtractSettings,
@@ -63,7 +57,6 @@ from nnparts.client.extract.channels import (
     with_fixed_residuals,
     with_fixed_trunk,
 )
-from nnparts.client.extract.distill import DistillConfig, distill_module, ovr_auc, replacement_accuracy
 from nnparts.client.extract.heads import ovr_scores, with_ovr_head
 from nnparts.client.zoo.cost import GraphCost, graph_cost
 from nnparts.client.zoo.ir import Graph
@@ -84,9 +77,6 @@ DEFAULTS: dict[str, Any] = {
     "ramp": 0.5,
     "residual": "keep",
     "flops_goal": None,
-    "augment": "none",
-    "distill_steps": 0,
-    "distill_lr": 1e-3,
 }
 
 
@@ -192,6 +182,29 @@ def _warm_start(net: GraphNet, plan: ChannelPlan, pos: torch.Tensor, allx: torch
     return 0.5 + score / count.clamp(min=1)
 
 
+def ovr_auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    """Area under the ROC curve of one-vs-rest ``scores`` (rank statistic; ties count half)."""
+    pos = positive.view(-1).bool()
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    flat = scores.view(-1).double()
+    order = flat.argsort()
+    _, inverse, counts = torch.unique_consecutive(flat[order], return_inverse=True, return_counts=True)
+    mean_rank = counts.cumsum(0).double() - (counts.double() - 1) / 2
+    ranks = torch.empty_like(flat)
+    ranks[order] = mean_rank[inverse]
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _replacement_accuracy(
+    module_scores: torch.Tensor, base: torch.Tensor, labels: torch.Tensor, c: int
+) -> float:
+    scores = base.clone()
+    scores[:, c] = module_scores
+    return float((scores.argmax(1) == labels).float().mean())
+
+
 def search_channels(
     origin: OriginNet,
     plan: ChannelPlan,
@@ -203,8 +216,8 @@ def search_channels(
     val_scores: torch.Tensor,
     settings: ExtractSettings,
     params: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Gate search for class ``c``: the selected and the last kept-variable vectors, and a search log."""
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Gate search for class ``c``; returns the kept-variable vector and a search log."""
     device = settings.device
     net = origin.net.to(device)
     gen = torch.Generator().manual_seed(settings.seed * 1000 + c)
@@ -223,7 +236,6 @@ def search_channels(
     log: list[dict[str, float]] = []
     steps = int(params["steps"])
     goal = params.get("flops_goal")
-    augment = check_augment(str(params["augment"]))
     threshold = 0.0
     bar = tqdm(range(steps), desc=f"class {c}", disable=not settings.progress, leave=False)
     for step in bar:
@@ -234,12 +246,7 @@ def search_channels(
             ]
         )
         x, y = train.x[b].to(device), (train.y[b] == c).float().to(device)
-        if augment == "none":
-            target = torch.sigmoid(train_scores[b, c]).to(device)
-        else:
-            x = augment_batch(x, augment, gen)
-            with torch.no_grad():
-                target = torch.sigmoid(ovr_scores(net(x))[:, c])
+        target = torch.sigmoid(train_scores[b, c]).to(device)
         keep = torch.where(fixed_one, torch.ones_like(scores), ste_gate(scores - threshold))
         s = ovr_scores(net.run(x, gates=plan.gates(keep)))[:, c]
         loss = F.binary_cross_entropy_with_logits(s, target)
@@ -264,7 +271,7 @@ def search_channels(
                     ]
                 )
                 ratio_now = float(flops.ratio(torch.as_tensor(kept, dtype=torch.float32, device=device)))
-            acc = replacement_accuracy(vs, val_scores, val.y, c)
+            acc = _replacement_accuracy(vs, val_scores, val.y, c)
             auc = ovr_auc(vs, val.y == c)
             log.append(
                 {
@@ -279,57 +286,13 @@ def search_channels(
             tol, auc_tol = max(float(params["tol"]), 2.0 / len(val)), float(params["auc_tol"])
             if acc >= base_acc - tol and auc >= base_auc - auc_tol and ratio_now < best[0]:
                 best = (ratio_now, kept, acc)
-    final = keep_vector(plan, (scores.detach() > threshold).cpu().numpy())
-    return (
-        best[1],
-        final,
-        {
-            "search": log,
-            "selected_flops_ratio": round(best[0], 4),
-            "val_replacement_acc": best[2],
-            "val_origin_auc": round(base_auc, 5),
-            "val_origin_acc": round(base_acc, 5),
-        },
-    )
-
-
-def _distilled(
-    origin: OriginNet,
-    plan: ChannelPlan,
-    tensors: dict[str, torch.Tensor],
-    keeps: tuple[np.ndarray, np.ndarray],
-    c: int,
-    train: tuple[TensorData, torch.Tensor],
-    val: tuple[TensorData, torch.Tensor],
-    settings: ExtractSettings,
-    params: dict[str, Any],
-    log: dict[str, Any],
-) -> tuple[Graph, dict[str, torch.Tensor], np.ndarray]:
-    """Retrain the sparsest module the search reached (see :mod:`distill`); keep it only if it then
-    meets the selection tolerances on val, else the search's own selection (``log`` records which)."""
-    selected, final = keeps
-    cfg = DistillConfig(
-        steps=int(params["distill_steps"]),
-        lr=float(params["distill_lr"]),
-        batch=int(params["batch"]),
-        eval_every=int(params["eval_every"]),
-        augment=str(params["augment"]),
-        seed=settings.seed,
-    )
-    candidate = final if final.sum() < selected.sum() else selected
-    graph, small = extract(origin.graph, tensors, plan, candidate)
-    graph = with_ovr_head(graph, c)
-    out = distill_module(graph, small, c, *train, *val, cfg, device=settings.device, teacher=origin.net)
-    tol = max(float(params["tol"]), 2.0 / len(val[0]))
-    ok = out.val_replacement_acc >= log["val_origin_acc"] - tol and out.val_auc >= log[
-        "val_origin_auc"
-    ] - float(params["auc_tol"])
-    log["distill"] = {"log": list(out.log), "accepted": ok, "kept_vars": int(candidate.sum())}
-    if ok:
-        log["val_replacement_acc"] = out.val_replacement_acc
-        return graph, out.tensors, candidate
-    graph, small = extract(origin.graph, tensors, plan, selected)
-    return with_ovr_head(graph, c), small, selected
+    return best[1], {
+        "search": log,
+        "selected_flops_ratio": round(best[0], 4),
+        "val_replacement_acc": best[2],
+        "val_origin_auc": round(base_auc, 5),
+        "val_origin_acc": round(base_acc, 5),
+    }
 
 
 @register_extractor("channel")
@@ -366,19 +329,13 @@ class ChannelDecomposer:
         tensors = origin.net.state_tensors()
         modules = []
         for c in classes:
-            keep, final, log = search_channels(
+            keep, log = search_channels(
                 origin, plan, flops, c, train, train_scores, val, val_scores, settings, params
             )
             graph, small = extract(origin.graph, tensors, plan, keep)
             graph = with_ovr_head(graph, c)
-            if int(params["distill_steps"]) > 0:
-                graph, small, keep = _distilled(
-                    origin, plan, tensors, (keep, final), c, (train, train_scores), (val, val_scores),
-                    settings, params, log,
-                )  # fmt: skip
             module_net = GraphNet(graph, small).eval()
             cost = graph_cost(module_net, h, w)
-            log["selected_flops_ratio"] = round(cost.flops / full_cost.flops, 4)
             with torch.no_grad():
                 vs = torch.cat([module_net(x).view(-1) for x, _ in val.batches(settings.batch_size)])
             cal = fit_temperature(vs, val.y == c)

@@ -271,39 +271,3 @@ def test_cli_decompose_publish_install_assemble_eval(
     res = runner.invoke(main, ["eval", str(tmp_path / "asm"), "--data", "digits", "--json"])
     assert res.exit_code == 0, res.output
     assert '"accuracy"' in res.output
-
-
-def test_distillation_brings_a_cut_module_back_towards_its_origin(
-    work: Path, digit_modules: list[Path]
-) -> None:
-    import torch.nn.functional as F
-
-    from nnparts.client.extract.channels import analyse_channels, extract
-    from nnparts.client.extract.decompose_channel import origin_scores
-    from nnparts.client.extract.distill import DistillConfig, distill_module, module_scores
-    from nnparts.client.extract.heads import with_ovr_head
-    from nnparts.client.extract.pipeline import load_splits, origin_net
-    from nnparts.client.zoo.cost import infer_shapes
-    from nnparts.client.zoo.origin import load_origin
-    from nnparts.client.zoo.runtime import GraphNet
-
-    origin = load_origin(work / "origins" / "digits-0to4")
-    net = origin_net(origin)
-    plan = analyse_channels(net.graph, infer_shapes(net.net, 8, 8))
-    keep = np.ones(plan.n_vars, dtype=bool)
-    free = np.flatnonzero(~plan.fixed)
-    keep[free[np.random.default_rng(0).permutation(len(free))[: len(free) * 2 // 3]]] = False
-    graph, small = extract(net.graph, net.net.state_tensors(), plan, keep)
-    graph = with_ovr_head(graph, 2)
-    train = load_splits("digits", origin.meta.classes, origin.meta.input)["train"]
-    scores = origin_scores(net.net, train, 256, "cpu")
-
-    def gap(tensors: dict[str, torch.Tensor]) -> float:
-        s = module_scores(GraphNet(graph, tensors).eval(), train, 256, "cpu")
-        return float(F.binary_cross_entropy_with_logits(s, torch.sigmoid(scores[:, 2])))
-
-    cfg = DistillConfig(steps=60, lr=3e-3, batch=64, eval_every=20, hard_weight=0.0)
-    out = distill_module(graph, small, 2, train, scores, train, scores, cfg)
-    assert [e["step"] for e in out.log] == [0, 20, 40, 60]
-    assert gap(out.tensors) < gap(small)  # the retrained module follows the origin more closely
-    assert set(out.tensors) == set(small) and all(out.tensors[k].shape == small[k].shape for k in small)

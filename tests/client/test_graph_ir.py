@@ -128,25 +128,3 @@ def test_flops_steering_threshold_keeps_at_most_the_goal(goal: float) -> None:
         assert ratio(float(below.max()) - 1e-6) > goal
     assert steer_threshold(scores, fixed, flops, 1.0) < float(scores.min())
     assert scheduled_goal(goal, 0, 10) == 1.0 and scheduled_goal(goal, 10, 10) == goal
-
-
-def test_augment_batch_shifts_and_flips_within_the_padding() -> None:
-    from nnparts.client.extract.augment import augment_batch
-    from nnparts.schemas.errors import UsageError
-
-    x = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(0)) + 1.0  # never 0: padding shows
-    assert augment_batch(x, "none", torch.Generator()) is x
-    out = augment_batch(x, "shift", torch.Generator().manual_seed(1))
-    assert out.shape == x.shape
-    for i in range(len(x)):
-        # a shifted crop of the zero-padded image: some placement by at most 2 (= 16 // 8) pixels matches
-        padded = torch.nn.functional.pad(x[i], (2, 2, 2, 2))
-        assert any(
-            torch.equal(out[i], padded[:, dy : dy + 16, dx : dx + 16]) for dy in range(5) for dx in range(5)
-        )
-    flipped = augment_batch(x, "shift+flip", torch.Generator().manual_seed(1))  # same shifts, then flips
-    same = [torch.equal(flipped[i], out[i]) for i in range(len(x))]
-    mirrored = [torch.equal(flipped[i], out[i].flip(2)) for i in range(len(x))]
-    assert all(a or b for a, b in zip(same, mirrored, strict=True)) and 0 < sum(mirrored) < len(x)
-    with pytest.raises(UsageError):
-        augment_batch(x, "rotate", torch.Generator())
