@@ -203,13 +203,25 @@ def summarise(res: dict[str, Any]) -> dict[str, Any]:
     fast = [r for r in channel if r["speedup_b64"] >= 2 and r["accuracy"] >= r["origin_restricted"] - 0.01]
     near10 = [r for r in weight if r["retention"] <= 0.12]
     dense = res["dense_weights_bytes"]
+    fractions = [round(r["weights_bytes"] / dense, 4) for r in near10]
+    gaps = [round(100 * (r["accuracy"] - r["origin_restricted"]), 2) for r in weight]
     di = res["defect_inheritance"]
+    dir_met = (
+        di["dir_reduction"] is not None and di["dir_reduction"] >= 0.57 and di["accuracy_cost_pp"] <= 1.0
+    )
+
+    def verdict(met: bool) -> str:
+        return "**met**" if met else "**missed**"
+
     return {
-        "weight_classes_meeting_target": f"{len(ok)}/{len(weight)} (need >= 8/10)",
-        "channel_classes_meeting_target": f"{len(fast)}/{len(channel)} (>= 2x at <= 1 pp)",
-        "sparse_file_fraction_at_retention_le_12pct": [round(r["weights_bytes"] / dense, 4) for r in near10],
-        "dir_reduction": di["dir_reduction"],
-        "dir_accuracy_cost_pp": di["accuracy_cost_pp"],
+        "weight_classes_meeting_target": f"{len(ok)}/{len(weight)} (need >= 8/10) {verdict(len(ok) >= 8)}; "
+        f"accuracy - restricted baseline per class (pp): {gaps}",
+        "channel_classes_meeting_target": f"{len(fast)}/{len(channel)} (>= 2x at <= 1 pp) "
+        f"{verdict(bool(channel) and len(fast) == len(channel))}",
+        "sparse_file_fraction_at_retention_le_12pct": f"{fractions} (<= 0.15) "
+        f"{verdict(bool(fractions) and max(fractions) <= 0.15)}",
+        "dir_reduction": f"{di['dir_reduction']} (>= 0.57 at <= 1 pp cost; cost {di['accuracy_cost_pp']} pp) "
+        f"{verdict(dir_met)}",
     }
 
 
@@ -237,7 +249,11 @@ def markdown(res: dict[str, Any]) -> str:
     di = res["defect_inheritance"]
     lines += [
         "",
-        f"Dense origin (BatchNorm folded, float32): {res['dense_weights_bytes']} tensor bytes.",
+        f"Dense origin (BatchNorm folded, float32): {res['dense_weights_bytes']} tensor bytes. Latency: 2 torch "
+        "threads on a 2-core machine that other work shared at times (a row whose origin time is far off the "
+        "~21 ms of the others was timed under load; compare within a row). Weight-granularity sub-models keep "
+        "dense shapes, so they run at dense speed on stock PyTorch (pitfall P5); only channel granularity is "
+        "physically smaller.",
         "",
         "## Defect inheritance (resnet20-cifar10-c0to4 -> CIFAR-10 classes 5-9)",
         "",
