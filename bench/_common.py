@@ -406,6 +406,7 @@ def train_scratch(
         }
     )
     path = CACHE / "scratch" / f"{spec.name}-{key}.pt"
+    torch.manual_seed(spec.seed)  # the initial weights too (torch seeds itself randomly per process)
     model = build_model(
         "cifar_resnet20", {"num_classes": len(spec.classes), "in_channels": input_spec.channels}
     )

@@ -54,6 +54,7 @@ def _train(
     train = load_split("digits", "train").select_classes(classes)
     val = load_split("digits", "val").select_classes(classes)
     test = load_split("digits", "test").select_classes(classes)
+    torch.manual_seed(seed)  # the initial weights too: this torch seeds itself randomly per process
     model = build_model("digits_cnn", {"num_classes": len(classes), "in_channels": 1})
     train_classifier(
         model,
