@@ -241,6 +241,7 @@ def run_seam(
             "labels": list(tr.names),
             **{f.name: getattr(cfg, f.name) for f in fields(SeamConfig)},
             "max_train": params.get("max_train"),
+            "score_init": init,
             "head": "relu+linear",
             "batchnorm": "folded",
         },
