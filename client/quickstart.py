@@ -30,7 +30,9 @@ from nnparts.client.zoo.meta import Accuracy
 from nnparts.client.zoo.origin import save_origin
 from nnparts.client.zoo.training import train_classifier
 from nnparts.index.base import IndexBackend
-from nnparts.schemas.manifest import InputSpec
+from nnparts.schemas.integrity import pretty_json, sha256_bytes
+from nnparts.schemas.manifest import InputSpec, ModuleManifest
+from nnparts.schemas.package import read_manifest
 
 DIGITS = InputSpec(1, 8, 8, (0.3,), (0.4,))
 GROUPS = {"digits-0to4": ("0", "1", "2", "3", "4"), "digits-5to9": ("5", "6", "7", "8", "9")}
@@ -69,6 +71,25 @@ def _train(
         progress=progress,
     )
     return model.cpu(), evaluate(model.cpu(), test, DIGITS).top1
+
+
+def publish_next_free(registry: IndexBackend, package: Path) -> None:
+    """Publish ``package``; if its ``id@version`` is taken by other bytes (modules of an earlier
+    nnparts, or other settings), publish it as the next free patch version instead of failing:
+    published versions are immutable, and the quickstart must run again after an upgrade."""
+    manifest = read_manifest(package)
+    mine = sha256_bytes((package / "manifest.json").read_bytes())
+    taken = {e.version: e.manifest_sha256 for e in registry.list(include_yanked=True) if e.id == manifest.id}
+    if taken.get(manifest.version, mine) != mine:
+        major, minor, patch = (int(p) for p in manifest.version.split("+")[0].split("-")[0].split("."))
+        while f"{major}.{minor}.{patch}" in taken:
+            patch += 1
+        doc = manifest.to_dict() | {"version": f"{major}.{minor}.{patch}"}
+        ModuleManifest.from_dict(doc, source=str(package / "manifest.json"))  # still valid
+        tmp = package / "manifest.json.tmp"
+        tmp.write_bytes(pretty_json(doc))
+        tmp.replace(package / "manifest.json")
+    registry.publish(package)
 
 
 def run_quickstart(
@@ -113,7 +134,7 @@ def run_quickstart(
         report.timings[f"decompose {name}"] = time.perf_counter() - t1
         log(f"[3/5] publishing {len(written)} modules to {registry.url}")
         for w in written:
-            registry.publish(w.path)
+            publish_next_free(registry, w.path)
             m = w.manifest
             report.modules[m.classes[0].name] = {
                 "origin": name,

@@ -10,10 +10,9 @@ from nnparts.client.quickstart import run_quickstart
 from nnparts.index import DirectoryIndex
 
 
-def _run(tmp: Path) -> dict[str, Any]:
-    report = run_quickstart(
-        tmp / "work", DirectoryIndex(tmp / "registry"), epochs=2, steps=6, progress=False, log=lambda *_: None
-    )
+def _run(tmp: Path, registry: Path | None = None, steps: int = 6) -> dict[str, Any]:
+    index = DirectoryIndex(registry or tmp / "registry")
+    report = run_quickstart(tmp / "work", index, epochs=2, steps=steps, progress=False, log=lambda *_: None)
     out = asdict(report)
     for key in ("timings", "lock", "assembly"):
         out.pop(key)
@@ -31,3 +30,14 @@ def test_quickstart_publishes_ten_modules_and_assembles_them_reproducibly(tmp_pa
     # every random draw is seeded (the weight init included: this torch seeds itself per process),
     # so a second run gives the very same origins, modules, assembly and baseline
     assert _run(tmp_path / "b") == first
+
+
+def test_quickstart_runs_again_into_a_registry_holding_other_bytes(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    _run(tmp_path / "a", registry)
+    _run(tmp_path / "b", registry, steps=9)  # other search settings: other module bytes, same ids
+    versions: dict[str, set[str]] = {}
+    for e in DirectoryIndex(registry).list():
+        versions.setdefault(e.id, set()).add(e.version)
+    assert all("1.0.0" in v for v in versions.values())
+    assert any(v == {"1.0.0", "1.0.1"} for v in versions.values())  # published next to, not over, 1.0.0
