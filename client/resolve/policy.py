@@ -6,6 +6,8 @@ Policy, in order (each step only narrows the previous step's candidates for a cl
    module or sub-model; accuracy ≥ ``min_accuracy``; density ≤ ``max_density``; input spec equal to
    ``input`` (channels, height, width) when one is required.
 2. **Registry priority**: only candidates from the first registry (in the order given) that has any.
+   **Latest release**: of one module id, only its highest version (as pip installs the newest
+   release; pin with a lockfile).
 3. **Preferred origin**: if ``prefer`` names an origin with a candidate, only that origin's.
 4. **Near-best accuracy**: candidates within ``tolerance`` of the class's best accuracy.
 5. **Fewest origins**: a greedy set cover over the remaining candidates' origins across all
@@ -95,6 +97,14 @@ def _reject(e: IndexEntry, query: str, c: Constraints) -> str | None:
     return None
 
 
+def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
+    """Order of ``MAJOR.MINOR.PATCH[-pre][+build]`` versions: numbers first, a pre-release below its release."""
+    core, _, _build = version.partition("+")
+    release, dash, pre = core.partition("-")
+    numbers = tuple(int(p) if p.isdigit() else 0 for p in release.split("."))
+    return numbers, 0 if dash else 1, pre
+
+
 def _candidates(
     query: str, sources: Sequence[Source], c: Constraints
 ) -> tuple[list[tuple[IndexEntry, str]], list[Rival]]:
@@ -115,6 +125,14 @@ def _candidates(
                 rivals.append(
                     Rival(e, src.name, f"registry {src.name} has lower priority than {chosen_registry}")
                 )
+    latest: dict[str, IndexEntry] = {}
+    for e, _ in kept:
+        if e.id not in latest or version_key(e.version) > version_key(latest[e.id].version):
+            latest[e.id] = e
+    for e, r in kept:
+        if latest[e.id] is not e:
+            rivals.append(Rival(e, r, f"older than {latest[e.id].ref}"))
+    kept = [(e, r) for e, r in kept if latest[e.id] is e]
     if c.prefer and any(e.origin == c.prefer for e, _ in kept):
         for e, r in kept:
             if e.origin != c.prefer:

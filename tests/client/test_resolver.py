@@ -63,3 +63,12 @@ def test_resolver_case(path: Path) -> None:
 
 def test_there_are_enough_cases() -> None:
     assert len(CASES) >= 12
+
+
+def test_version_order_is_numeric_and_puts_pre_releases_first() -> None:
+    from nnparts.client.resolve.policy import version_key
+
+    ordered = ["0.9.0", "1.0.0-rc1", "1.0.0", "1.0.0+build7", "1.0.9", "1.0.10", "2.0.0"]
+    assert sorted(ordered, key=version_key)[:2] == ["0.9.0", "1.0.0-rc1"]
+    assert sorted(ordered, key=version_key)[-3:] == ["1.0.9", "1.0.10", "2.0.0"]
+    assert version_key("1.0.0+build7") == version_key("1.0.0")  # build metadata does not order
