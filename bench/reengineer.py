@@ -47,9 +47,9 @@ VEHICLES = ["airplane", "automobile", "ship", "truck"]
 
 SCALES: dict[str, dict[str, Any]] = {
     "quick": {
-        "max_train": 1000, "max_val": 200, "max_test": 500, "max_train_multi": 1000, "epochs": 6, "lr_mask": 0.05,
-        "fine_tune": False, "channel_classes": 2, "latency_seconds": 0.1,
-        "di_train": 1000, "di_test": 200, "di_epochs": 2, "di_search_epochs": 4,
+        "max_train": 2500, "max_val": 300, "max_test": 500, "max_train_multi": 2500, "epochs": 6, "lr_mask": 0.05,
+        "fine_tune": True, "channel_classes": 2, "latency_seconds": 0.1,
+        "di_train": 2500, "di_test": 300, "di_epochs": 2, "di_search_epochs": 4,
     },
     "cpu": {
         "max_train": None, "max_val": 1000, "max_test": None, "max_train_multi": 9000, "epochs": 8,
