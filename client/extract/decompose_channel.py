@@ -58,6 +58,7 @@ from nnparts.client.extract.channels import (
     with_fixed_trunk,
 )
 from nnparts.client.extract.heads import ovr_scores, with_ovr_head
+from nnparts.client.extract.steering import cubic_goal, lowest_threshold
 from nnparts.client.zoo.cost import GraphCost, graph_cost
 from nnparts.client.zoo.ir import Graph
 from nnparts.client.zoo.runtime import GraphNet
@@ -140,18 +141,7 @@ def steer_threshold(scores: torch.Tensor, fixed: torch.Tensor, flops: FlopsModel
     def ratio(t: float) -> float:
         return float(flops.ratio(torch.where(fixed, torch.ones_like(s), (s > t).to(s.dtype))))
 
-    if goal >= 1.0 or ratio(lo) <= goal:
-        return lo
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if ratio(mid) <= goal else (mid, hi)
-    return hi
-
-
-def scheduled_goal(goal: float, step: int, span: float) -> float:
-    """Cubic anneal from 1 to ``goal`` over ``span`` steps (Zhu & Gupta 2017), then ``goal``."""
-    progress = min(1.0, step / max(1.0, span))
-    return goal + (1.0 - goal) * (1.0 - progress) ** 3
+    return lowest_threshold(lo, hi, ratio, goal)
 
 
 def origin_scores(net: GraphNet, data: TensorData, batch: int, device: str) -> torch.Tensor:
@@ -258,7 +248,7 @@ def search_channels(
         loss.backward()
         opt.step()
         if goal is not None:
-            now = scheduled_goal(float(goal), step + 1, float(params["ramp"]) * steps)
+            now = cubic_goal(float(goal), step + 1, float(params["ramp"]) * steps)
             threshold = steer_threshold(scores, fixed_one, flops, now)
         if (step + 1) % int(params["eval_every"]) == 0 or step + 1 == steps:
             kept = keep_vector(plan, (scores.detach() > threshold).cpu().numpy())

@@ -40,6 +40,7 @@ from torch.func import functional_call
 
 from nnparts.client.extract.channels import ChannelPlan
 from nnparts.client.extract.decompose_channel import ste_gate
+from nnparts.client.extract.steering import lowest_threshold
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.schemas.errors import UsageError
 
@@ -295,21 +296,18 @@ class SeamMasks(nn.Module):
             lo, hi = (mid, hi) if kept(mid) < goal else (lo, mid)
         return [min(1.0, lo * e) for e in erk]
 
-    def _steer_global(self, goal: float, iters: int = 30) -> None:
+    def _steer_global(self, goal: float) -> None:
         flat = torch.cat([v.detach().flatten() for v in self.scores.values()])
-        lo, hi = float(flat.min()) - 1e-6, float(flat.max())
 
         def set_all(t: float) -> None:
             for k in self.thresholds:
                 self.thresholds[k] = t
 
-        set_all(lo)
-        if goal >= 1.0 or self.hard_retention() <= goal:
-            return
-        for _ in range(iters):
-            set_all((lo + hi) / 2)
-            lo, hi = (lo, (lo + hi) / 2) if self.hard_retention() <= goal else ((lo + hi) / 2, hi)
-        set_all(hi)
+        def kept(t: float) -> float:
+            set_all(t)
+            return self.hard_retention()
+
+        set_all(lowest_threshold(float(flat.min()) - 1e-6, float(flat.max()), kept, goal))
 
     def forward(
         self, x: torch.Tensor, masks: Masks, gates: Mapping[str, torch.Tensor] | None = None

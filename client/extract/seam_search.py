@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from nnparts.client.extract.base import TensorData
 from nnparts.client.extract.seam_masks import SeamMasks, layer_key
+from nnparts.client.extract.steering import cubic_goal
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,7 @@ def _load_head(masks: SeamMasks, head: str, state: dict[str, torch.Tensor]) -> N
 def scheduled_target(cfg: SeamConfig, step: int, total: int) -> float:
     """The retention goal after ``step`` of ``total`` mask steps (cubic anneal from 1 to the target)."""
     assert cfg.target_retention is not None
-    r = cfg.target_retention
-    span = max(1.0, cfg.anneal * total)
-    progress = min(1.0, step / span)
-    return r + (1.0 - r) * (1.0 - progress) ** 3
+    return cubic_goal(cfg.target_retention, step, cfg.anneal * total)
 
 
 def select(history: list[Candidate], cfg: SeamConfig, baseline: float) -> Candidate:

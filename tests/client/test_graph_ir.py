@@ -106,7 +106,8 @@ def test_unsupported_operations_are_named_with_their_place() -> None:
 
 @pytest.mark.parametrize("goal", [0.9, 0.6, 0.3])
 def test_flops_steering_threshold_keeps_at_most_the_goal(goal: float) -> None:
-    from nnparts.client.extract.decompose_channel import FlopsModel, scheduled_goal, steer_threshold
+    from nnparts.client.extract.decompose_channel import FlopsModel, steer_threshold
+    from nnparts.client.extract.steering import cubic_goal
 
     traced = trace_model(randomise_bn(TinyNet(in_channels=1, num_classes=4), 0))
     net = GraphNet(traced.graph, traced.params).eval()
@@ -127,4 +128,4 @@ def test_flops_steering_threshold_keeps_at_most_the_goal(goal: float) -> None:
     if len(below) and ratio(t) < 1.0:
         assert ratio(float(below.max()) - 1e-6) > goal
     assert steer_threshold(scores, fixed, flops, 1.0) < float(scores.min())
-    assert scheduled_goal(goal, 0, 10) == 1.0 and scheduled_goal(goal, 10, 10) == goal
+    assert cubic_goal(goal, 0, 10) == 1.0 and cubic_goal(goal, 10, 10) == goal
