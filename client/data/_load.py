@@ -69,10 +69,16 @@ def load_split(
     canonical = str(DataSpec(parsed.kind, path, parsed.val_from))
     if parsed.val_from == "test":
         result = _val_from_test(raw, which, canonical)
-        with _MEMORY_LOCK:
-            return _SPLITS.setdefault(memo_key, result)
+    else:
+        result = _val_from_train(raw, parsed.kind, which, canonical)
+    with _MEMORY_LOCK:
+        return _SPLITS.setdefault(memo_key, result)
+
+
+def _val_from_train(raw: RawData, kind: Kind, which: Split, canonical: str) -> DataSplit:
+    """The default policy of ``_split``: val carved from the training images."""
     # digits: 60/20/20, i.e. val is a quarter of the 80 % left after the test hold-out.
-    val_fraction = DIGITS_VAL_OF_REST if parsed.kind == "digits" else VAL_FRACTION
+    val_fraction = DIGITS_VAL_OF_REST if kind == "digits" else VAL_FRACTION
     train_idx, val_idx, test_idx = _split_indices(raw, val_fraction)
     if which == "test":
         if raw.test_x is not None and raw.test_y is not None:
@@ -82,9 +88,7 @@ def load_split(
     else:
         idx = train_idx if which == "train" else val_idx
         x, y = raw.train_x[idx], raw.train_y[idx]
-    result = DataSplit(raw.name, which, x, y, raw.classes, canonical)
-    with _MEMORY_LOCK:
-        return _SPLITS.setdefault(memo_key, result)
+    return DataSplit(raw.name, which, x, y, raw.classes, canonical)
 
 
 def _val_from_test(raw: RawData, which: Split, canonical: str) -> DataSplit:
