@@ -517,6 +517,21 @@ def verdict(met: bool) -> str:
     return "**met**" if met else "**missed**"
 
 
+def targets_section(doc: dict[str, Any], quick_note: str) -> list[str]:
+    """The report's "## Targets" table, and ``quick_note`` under it in quick mode."""
+    lines = [
+        "## Targets",
+        "",
+        md_table(
+            ["target", "measured", "verdict"],
+            [[t["target"], t["measured"], verdict(t["met"])] for t in doc["targets"]],
+        ),
+    ]
+    if doc["mode"] == "quick":
+        lines += ["", quick_note]
+    return lines
+
+
 def write_results(name: str, doc: dict[str, Any], markdown: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")

@@ -45,7 +45,7 @@ from _common import (
     split_of,
     start_session,
     subset_split,
-    verdict,
+    targets_section,
     write_results,
 )
 from decompose import FULL as DECOMPOSE_FULL
@@ -366,19 +366,12 @@ def report(doc: dict[str, Any]) -> str:
         f"{c['frozen']['fetched']}, {c['frozen']['seconds']} s; the same lock into an empty install root fails "
         f"without the server: {c['frozen']['fresh_root_without_server_fails']}.",
         "",
-        "## Targets",
-        "",
-        md_table(
-            ["target", "measured", "verdict"],
-            [[t["target"], t["measured"], verdict(t["met"])] for t in doc["targets"]],
-        ),
-    ]
-    if doc["mode"] == "quick":
-        lines += [
-            "",
+        *targets_section(
+            doc,
             "Quick mode: modules from the reduced channel search, stratified test/val subsets, and an "
             "**undertrained** from-scratch baseline (a few epochs on a few hundred images per class).",
-        ]
+        ),
+    ]
     return "\n".join(lines)
 
 

@@ -47,8 +47,8 @@ from _common import (
     split_of,
     start_session,
     subset_split,
+    targets_section,
     train_scratch,
-    verdict,
     write_results,
 )
 
@@ -417,21 +417,14 @@ def report(doc: dict[str, Any]) -> str:
             ],
         ),
         "",
-        "## Targets",
-        "",
-        md_table(
-            ["target", "measured", "verdict"],
-            [[t["target"], t["measured"], verdict(t["met"])] for t in doc["targets"]],
-        ),
-    ]
-    if doc["mode"] == "quick":
-        lines += [
-            "",
+        *targets_section(
+            doc,
             "Quick mode: fewer search steps, stratified val/test subsets, fewer pairs, and **undertrained** "
             "from-scratch baselines (a few epochs on a few hundred images per class); the scratch numbers are "
             "therefore lower bounds of a properly trained baseline, and the decomposition times are for the "
             "reduced settings.",
-        ]
+        ),
+    ]
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from _common import SHARED, verdict
 from torch import nn
 
 from nnparts.client.extract.base import ExtractSettings, TensorData
@@ -41,7 +42,6 @@ from nnparts.client.zoo.runtime import GraphNet
 from nnparts.client.zoo.trace import trace_model
 
 ROOT = Path(__file__).resolve().parent
-SHARED = ROOT.parent.parent / "shared"
 ANIMALS = ["bird", "cat", "deer", "dog", "frog", "horse"]
 VEHICLES = ["airplane", "automobile", "ship", "truck"]
 
@@ -209,9 +209,6 @@ def summarise(res: dict[str, Any]) -> dict[str, Any]:
     dir_met = (
         di["dir_reduction"] is not None and di["dir_reduction"] >= 0.57 and di["accuracy_cost_pp"] <= 1.0
     )
-
-    def verdict(met: bool) -> str:
-        return "**met**" if met else "**missed**"
 
     return {
         "weight_classes_meeting_target": f"{len(ok)}/{len(weight)} (need >= 8/10) {verdict(len(ok) >= 8)}; "

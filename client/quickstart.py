@@ -24,6 +24,7 @@ from nnparts.client.data import load_split
 from nnparts.client.extract.base import ExtractSettings
 from nnparts.client.extract.pipeline import decompose
 from nnparts.client.resolve.installer import install
+from nnparts.client.resolve.policy import version_key
 from nnparts.client.zoo.architectures import build_model
 from nnparts.client.zoo.evaluation import evaluate
 from nnparts.client.zoo.meta import Accuracy
@@ -81,7 +82,7 @@ def publish_next_free(registry: IndexBackend, package: Path) -> None:
     mine = sha256_bytes((package / "manifest.json").read_bytes())
     taken = {e.version: e.manifest_sha256 for e in registry.list(include_yanked=True) if e.id == manifest.id}
     if taken.get(manifest.version, mine) != mine:
-        major, minor, patch = (int(p) for p in manifest.version.split("+")[0].split("-")[0].split("."))
+        major, minor, patch = version_key(manifest.version)[0][:3]
         while f"{major}.{minor}.{patch}" in taken:
             patch += 1
         doc = manifest.to_dict() | {"version": f"{major}.{minor}.{patch}"}
