@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from _common import (
     CIFAR,
+    DataPlan,
     Decomposer,
     ScratchSpec,
     compose,
@@ -70,6 +71,7 @@ QUICK: dict[str, Any] = {
     "mixed_val_per_class": 50,
     "mixed_epochs": 3,
     "weakcat_methods": ["activation"],
+    "weakcat_test_per_class": None,  # (d) is cheap (activation modules): the whole test half
     "train_timing_batches": 2,
 }
 FULL: dict[str, Any] = {
@@ -87,6 +89,7 @@ FULL: dict[str, Any] = {
     "mixed_val_per_class": None,
     "mixed_epochs": 30,
     "weakcat_methods": ["channel", "activation"],
+    "weakcat_test_per_class": None,
     "train_timing_batches": 10,
 }
 TARGETS = {
@@ -250,8 +253,12 @@ def part_b(dec: Decomposer, cfg: dict[str, Any], device: str) -> list[dict[str, 
     return rows
 
 
-def part_d(dec: Decomposer, cfg: dict[str, Any], work: Path) -> list[dict[str, Any]]:
+def part_d(base: Decomposer, cfg: dict[str, Any], work: Path) -> list[dict[str, Any]]:
     rows = []
+    # same modules (the cache key holds no test size); its own, usually larger, test subset
+    dec = Decomposer(
+        DataPlan(base.plan.val_per_class, cfg["weakcat_test_per_class"], base.plan.seed), base.device
+    )
     test = dec.data("resnet20-cifar10", CIFAR)["test"]
     y = test.y
     cat = dec.origin("resnet20-cifar10").meta.classes.index("cat")

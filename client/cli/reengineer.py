@@ -18,6 +18,7 @@ from nnparts.client.cli._options import (
 from nnparts.schemas.errors import UsageError
 
 _GRANULARITIES = ("weight", "kernel", "channel")
+_AUGMENTS = {"none": {}, "crop": {"augment_pad": 4}, "crop+flip": {"augment_pad": 4, "augment_flip": True}}
 
 
 def _targets(value: str) -> list[str]:
@@ -43,6 +44,13 @@ def _targets(value: str) -> list[str]:
 @click.option("--lr-mask", type=float, default=0.05, show_default=True, help="Adam learning rate of scores.")
 @click.option("--epochs", type=int, default=20, show_default=True, help="Search epochs.")
 @click.option("--fine-tune", is_flag=True, help="Fine-tune the kept weights with masks enforced.")
+@click.option(
+    "--augment",
+    default="none",
+    show_default=True,
+    help="Training-batch augmentation in search and fine-tuning: none, crop (4-pixel reflect pad) or "
+    "crop+flip (what the CIFAR fixtures were trained with; use it for natural images).",
+)
 @click.option("--cost", default="params", show_default=True, help="Retention measure: params or flops.")
 @click.option("--max-train", type=int, default=None, help="Cap on training images of the target problem.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -61,6 +69,7 @@ def reengineer_command(
     lr_mask: float,
     epochs: int,
     fine_tune: bool,
+    augment: str,
     cost: str,
     max_train: int | None,
     seed: int,
@@ -78,11 +87,13 @@ def reengineer_command(
         raise UsageError(f"--epochs must be positive, got {epochs}")
     if alpha < 0 or lr_mask <= 0:
         raise UsageError(f"--alpha must be >= 0 and --lr-mask > 0, got {alpha} and {lr_mask}")
+    if augment not in _AUGMENTS:
+        raise UsageError(f"unknown --augment {augment!r}", hint="use none, crop or crop+flip")
     targets = _targets(target)
     from nnparts.client.extract.base import ExtractSettings
     from nnparts.client.extract.reengineer_pipeline import reengineer
 
-    params: dict[str, Any] = {"max_train": max_train} if max_train else {}
+    params: dict[str, Any] = ({"max_train": max_train} if max_train else {}) | _AUGMENTS[augment]
     settings = ExtractSettings(resolve_device(device), batch_size, seed, not quiet, params)
     written = reengineer(
         model,

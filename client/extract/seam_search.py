@@ -26,7 +26,13 @@ Beyond SeaM:
   ``R + max(0.005, 0.05 R)``; when no epoch got there, the rule without a target (the target is then
   missed, visibly, rather than met by a collapsed network).
 - **Masked fine-tuning.** The kept weights and the head train with the selected hard masks fixed, so
-  pruned weights stay exactly zero; the best epoch on ``val`` (including "no fine-tuning") is kept.
+  pruned weights stay exactly zero (Adam, cosine-annealed over the fine-tuning steps); the best epoch
+  on ``val`` (including "no fine-tuning") is kept.
+- **Augmentation** (``augment_pad`` / ``augment_flip``, off by default): random crops after reflect
+  padding and horizontal flips of the training batches, in the search and the fine-tuning. With the
+  scores trained on the very images the origin memorised, the search overfits: CIFAR-10 deer at 10 %
+  retention, 8 search + 6 fine-tuning epochs at ``lr_fine_tune`` 3e-3, reached 92.1 % binary test
+  accuracy without and 93.4 % with pad 4 + flips (origin 96.9 %; 90.4 % at the old 1e-3).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from tqdm.auto import tqdm
 from nnparts.client.extract.base import TensorData
 from nnparts.client.extract.seam_masks import SeamMasks, layer_key
 from nnparts.client.extract.steering import cubic_goal
+from nnparts.client.zoo.training import Augment, augment_batch
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,26 @@ class SeamConfig:
     anneal: float = 0.6
     tol: float = 0.0
     fine_tune_epochs: int = 0
-    lr_fine_tune: float = 1e-3
+    lr_fine_tune: float = 3e-3
+    augment_pad: int = 0
+    augment_flip: bool = False
     seed: int = 0
+
+    @property
+    def augment(self) -> Augment | None:
+        if self.augment_pad <= 0 and not self.augment_flip:
+            return None
+        return Augment(pad=self.augment_pad, hflip=self.augment_flip)
+
+
+def _batch(
+    train: TensorData, b: torch.Tensor, cfg: SeamConfig, gen: torch.Generator, device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x = train.x[b]
+    aug = cfg.augment
+    if aug is not None:
+        x = augment_batch(x, aug, gen)
+    return x.to(device), train.y[b].to(device)
 
 
 @dataclass
@@ -181,8 +206,7 @@ def search(
         train_mask = epoch % 5 != 0
         perm = torch.randperm(len(train), generator=gen)
         for i in range(0, len(perm), cfg.batch):
-            b = perm[i : i + cfg.batch]
-            x, y = train.x[b].to(device), train.y[b].to(device)
+            x, y = _batch(train, perm[i : i + cfg.batch], cfg, gen, device)
             m, g = masks.masks(detach=not train_mask), masks.gates(detach=not train_mask)
             loss = F.cross_entropy(masks(x, m, g), y)
             if train_mask:
@@ -242,9 +266,10 @@ def fine_tune(
     body = [p for p in net.parameters() if id(p) not in head_ids]
     for p in net.parameters():
         p.requires_grad_(True)
-    opt = torch.optim.Adam(
-        [{"params": body, "lr": cfg.lr_fine_tune}, {"params": head_params, "lr": cfg.lr_fine_tune * 10}]
-    )
+    groups = [{"params": body, "lr": cfg.lr_fine_tune}, {"params": head_params, "lr": cfg.lr_fine_tune * 10}]
+    steps = cfg.fine_tune_epochs * math.ceil(len(train) / cfg.batch)
+    opt = torch.optim.Adam(groups, lr=cfg.lr_fine_tune)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     best_acc = masked_accuracy(masks, val, 256, device)
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -252,11 +277,12 @@ def fine_tune(
     for epoch in tqdm(range(cfg.fine_tune_epochs), desc="fine-tune", disable=not progress, leave=False):
         perm = torch.randperm(len(train), generator=gen)
         for i in range(0, len(perm), cfg.batch):
-            b = perm[i : i + cfg.batch]
-            loss = F.cross_entropy(masks(train.x[b].to(device), hard, gates), train.y[b].to(device))
+            x, y = _batch(train, perm[i : i + cfg.batch], cfg, gen, device)
+            loss = F.cross_entropy(masks(x, hard, gates), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
         acc = masked_accuracy(masks, val, 256, device)
         log.append({"epoch": epoch + 1, "val_acc": round(acc, 5)})
         if acc > best_acc:

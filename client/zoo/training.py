@@ -163,7 +163,7 @@ def _train_epoch(
     ):
         if len(labels) < 2:
             continue
-        x = _augment(inputs, augment, gen) if augment is not None else inputs
+        x = augment_batch(inputs, augment, gen) if augment is not None else inputs
         logits = model(x)
         loss = F.cross_entropy(logits, labels)
         opt.zero_grad(set_to_none=True)
@@ -176,7 +176,8 @@ def _train_epoch(
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
 
-def _augment(x: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor:
+    """``x`` (N, C, H, W) randomly cropped and flipped as ``aug`` says (``gen`` draws the offsets)."""
     n, c, h, w = x.shape
     if aug.pad > 0:
         padded = F.pad(x, (aug.pad,) * 4, mode="reflect")

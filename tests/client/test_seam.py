@@ -148,7 +148,8 @@ def test_extraction_matches_the_masked_model_with_fewer_flops(granularity: str) 
     assert graph_cost(small_net, 8, 8).flops < full.flops
 
 
-def test_fine_tune_keeps_pruned_weights_at_zero() -> None:
+@pytest.mark.parametrize("extra", [{}, {"augment_pad": 1, "augment_flip": True}])
+def test_fine_tune_keeps_pruned_weights_at_zero(extra: dict[str, object]) -> None:
     masks, x = _tiny("weight", seed=5)
     gen = torch.Generator().manual_seed(6)
     with torch.no_grad():
@@ -157,7 +158,8 @@ def test_fine_tune_keeps_pruned_weights_at_zero() -> None:
     before = masks.hard_tensors()
     y = torch.randint(0, 2, (16,), generator=gen)
     data = TensorData(x, y)
-    fine_tune(masks, HEAD_FC, data, data, SeamConfig(fine_tune_epochs=3, lr_fine_tune=0.05, batch=8))
+    cfg = SeamConfig(**{"fine_tune_epochs": 3, "lr_fine_tune": 0.05, "batch": 8, **extra})  # type: ignore[arg-type]
+    fine_tune(masks, HEAD_FC, data, data, cfg)
     after = masks.hard_tensors()
     changed = 0
     for layer in masks.layers:
@@ -261,6 +263,7 @@ def written_graph(path: Path) -> object:
         (["--target", "3", "--granularity", "neuron"], "granularity"),
         (["--target", "3", "--target-retention", "1.5"], "retention"),
         (["--target", "3,", "--epochs", "2"], "comma-separated"),
+        (["--target", "3", "--augment", "rotate"], "rotate"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(
