@@ -547,7 +547,7 @@ def predict_assembled(model: torch.nn.Module, x: np.ndarray, batch: int = 256) -
     out = []
     with torch.no_grad():
         for s in range(0, len(x), batch):
-            out.append(model.predict(torch.from_numpy(np.ascontiguousarray(x[s : s + batch]))).cpu())  # type: ignore[operator]
+            out.append(model.predict(torch.from_numpy(np.array(x[s : s + batch]))).cpu())  # type: ignore[operator]
     return torch.cat(out).numpy()
 
 
