@@ -513,6 +513,18 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
+def paired_ci95_pp(before_correct: torch.Tensor, after_correct: torch.Tensor) -> float:
+    """Half-width (pp) of the 95 % normal interval of ``mean(before) - mean(after)`` on the same images.
+
+    The per-image difference of two correctness vectors is paired, so the interval reflects only the
+    images on which the two classifiers disagree (how far the test set's size lets a gap be resolved).
+    """
+    d = before_correct.float() - after_correct.float()
+    if len(d) < 2:
+        return float("nan")
+    return round(100 * 1.96 * float(d.std()) / float(np.sqrt(len(d))), 2)
+
+
 def verdict(met: bool) -> str:
     return "**met**" if met else "**missed**"
 
