@@ -313,10 +313,14 @@ class Decomposer:
         (folder / "_scores").mkdir(parents=True, exist_ok=True)
         torch.save(scores.cpu(), folder / "_scores" / f"{slug(name)}-{test_key}.pt")
 
-    def module_scores(self, ms: ModuleSet, data_spec: str) -> torch.Tensor:
-        """(N, K) calibrated log-odds of every module of ``ms`` on the origin's test subset."""
+    def module_scores(
+        self, ms: ModuleSet, data_spec: str, classes: Sequence[str] | None = None
+    ) -> torch.Tensor:
+        """(N, K) calibrated log-odds of the modules of ``ms`` (all, or ``classes`` in that order) on
+        the origin's test subset."""
         cols = []
-        for name, path in ms.paths.items():
+        for name in ms.paths if classes is None else classes:
+            path = ms.paths[name]
             cache = ms.dir / "_scores" / f"{slug(name)}-{ms.test_key}.pt"
             if cache.exists():
                 raw = torch.load(cache)
