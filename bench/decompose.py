@@ -434,9 +434,8 @@ def report(doc: dict[str, Any]) -> str:
         "",
         *targets_section(
             doc,
-            "Quick mode: fewer search steps, stratified val/test subsets, fewer pairs, no forced-FLOPs row, and "
-            "**undertrained** "
-            "from-scratch baselines (a few epochs on a few hundred images per class); the scratch numbers are "
+            "Quick mode: fewer search steps, stratified val/test subsets, fewer pairs, no forced-FLOPs row, "
+            "and **undertrained** from-scratch baselines (a few epochs on a few hundred images per class); the scratch numbers are "
             "therefore lower bounds of a properly trained baseline, and the decomposition times are for the "
             "reduced settings.",
         ),

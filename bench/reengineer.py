@@ -1,7 +1,7 @@
 """Benchmark SeaM re-engineering (issue 4) on the shared CIFAR-10 fixtures; CPU only.
 
     .venv/bin/python bench/reengineer.py --quick        # scaled down: within 15 min on 2 CPU cores
-    .venv/bin/python bench/reengineer.py --scale cpu    # every class, full test halves, short search (~60 min on a slow 2-core machine)
+    .venv/bin/python bench/reengineer.py --scale cpu    # every class, full test halves, short search (37-64 min)
     .venv/bin/python bench/reengineer.py                # full: longer search, every class at both granularities (GPU)
 
 (a) binary, each CIFAR-10 class from ``resnet20-cifar10``: weight granularity (every class) and

@@ -151,10 +151,10 @@ def reengineer(
     """Re-engineer ``model_dir`` for ``targets`` and write the sub-model package to ``out_dir``.
 
     Extra SeaM knobs (``lr_head``, ``batch``, ``anneal``, ``tol``, ``fine_tune_epochs``,
-    ``lr_fine_tune``, ``augment_pad``, ``augment_flip``, ``max_train``, ``max_test``) may be given in ``settings.params``; the named
-    arguments win. ``splits`` (train/val/test in the origin's class order, as :func:`load_splits`
-    returns them) skips loading the data again (benchmarks); ``latency_seconds`` is the timing budget
-    per network and batch size.
+    ``lr_fine_tune``, ``augment_pad``, ``augment_flip``, ``max_train``, ``max_test``) may be given in
+    ``settings.params``; the named arguments win. ``splits`` (train/val/test in the origin's class
+    order, as :func:`load_splits` returns them) skips loading the data again (benchmarks);
+    ``latency_seconds`` is the timing budget per network and batch size.
 
     Raises:
         UsageError: bad granularity/cost/retention/epochs, repeated targets, an existing ``out_dir``.
