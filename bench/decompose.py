@@ -279,7 +279,8 @@ def part_d(base: Decomposer, cfg: dict[str, Any], work: Path) -> list[dict[str, 
             p = torch.as_tensor(pred)
             return float((p == y).float().mean()), float((p[y == cat] == cat).float().mean())
 
-        origin_acc, origin_cat = stats(logits.argmax(1))
+        origin_pred = logits.argmax(1)
+        origin_acc, origin_cat = stats(origin_pred)
         comp_acc, comp_cat = stats(compose(weak_scores))
         swapped = weak_scores.clone()
         swapped[:, cat] = good_cat
@@ -304,7 +305,7 @@ def part_d(base: Decomposer, cfg: dict[str, Any], work: Path) -> list[dict[str, 
                     "cat_recall": round(matrix_cat, 4),
                 },
                 "gain_vs_weak_origin_pp": round(100 * (after_acc - origin_acc), 2),
-                "gain_ci95_pp": paired_ci95_pp(after_pred == y, logits.argmax(1) == y),
+                "gain_ci95_pp": paired_ci95_pp(after_pred == y, origin_pred == y),
                 "weak_decompose_seconds": round(weak.extract_seconds, 1),
             }
         )

@@ -175,13 +175,16 @@ def defect_inheritance(
         mean["dir_sd"] = round(statistics.stdev(r["dir"] for r in rows), 4) if len(rows) > 1 else 0.0
         out[variant] = mean
     s, m = out["standard"], out["seam"]
-    out["dir_reduction"] = round(1 - m["dir"] / s["dir"], 4) if s["dir"] else None
-    out["dir_reduction_per_seed"] = [
-        round(1 - r["seam"]["dir"] / r["standard"]["dir"], 4) if r["standard"]["dir"] else None
-        for r in out["runs"]
-    ]
+    out["dir_reduction"] = _dir_reduction(out)
+    out["dir_reduction_per_seed"] = [_dir_reduction(run) for run in out["runs"]]
     out["accuracy_cost_pp"] = round(100 * (s["accuracy"] - m["accuracy"]), 2)
     return out
+
+
+def _dir_reduction(pair: dict[str, Any]) -> float | None:
+    """``1 - DIR(seam) / DIR(standard)`` of one run or of the means; None when standard has no defects."""
+    standard = pair["standard"]["dir"]
+    return round(1 - pair["seam"]["dir"] / standard, 4) if standard else None
 
 
 def _transfer_once(
