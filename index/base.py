@@ -27,6 +27,7 @@ from nnparts.schemas.index_entry import IndexEntry
 from nnparts.schemas.integrity import sha256_bytes
 from nnparts.schemas.manifest import ModuleManifest
 from nnparts.schemas.package import MANIFEST_NAME, manifest_sha256, read_manifest, verify_package
+from nnparts.schemas.signature import MAX_SIGNATURE_BYTES
 
 
 def utc_timestamp() -> str:
@@ -87,10 +88,15 @@ class IndexBackend(abc.ABC):
 
     @abc.abstractmethod
     def _download(self, entry: IndexEntry, manifest: ModuleManifest, staging: Path) -> None:
-        """Write ``entry``'s ``manifest.json`` and every file ``manifest`` lists into the empty ``staging``.
+        """Write ``entry``'s ``manifest.json`` and every file ``manifest`` lists into the empty ``staging``,
+        plus its ``package.sig`` when one is stored.
 
         ``manifest`` was already checked against the entry's pin; the files are verified afterwards.
         """
+
+    def _read_signature_bytes(self, entry: IndexEntry) -> bytes | None:
+        """The raw ``package.sig`` stored beside ``entry``'s package, or None (unsigned; the default)."""
+        return None
 
     # -- operations -------------------------------------------------------------------------------
 
@@ -161,6 +167,15 @@ class IndexBackend(abc.ABC):
         except ValueError as exc:
             raise ManifestError(f"not valid JSON ({exc})", source=f"{entry.ref}/{MANIFEST_NAME}") from exc
         return ModuleManifest.from_dict(doc, source=f"{entry.ref}/{MANIFEST_NAME}")
+
+    def signature(self, entry: IndexEntry) -> bytes | None:
+        """The detached signature published beside ``entry`` (unverified), or None when unsigned.
+
+        The registry is not trusted for it either: ``nnparts.client.trust`` verifies it against the
+        package and the trusted keys. Oversized signatures read as None. Cost: one small file.
+        """
+        raw = self._read_signature_bytes(entry)
+        return raw if raw and len(raw) <= MAX_SIGNATURE_BYTES else None
 
     def fetch(self, entry: IndexEntry, dest_dir: str | os.PathLike[str]) -> Path:
         """Copy or download ``entry``'s package so that ``dest_dir`` becomes the package folder.

@@ -79,6 +79,7 @@ from nnparts.schemas.errors import (
 from nnparts.schemas.index_entry import IndexEntry
 from nnparts.schemas.manifest import ModuleManifest
 from nnparts.schemas.package import MANIFEST_NAME, safe_relpath
+from nnparts.schemas.signature import MAX_SIGNATURE_BYTES, SIGNATURE_NAME
 
 hf_constants.HF_HUB_DISABLE_TELEMETRY = True
 disable_progress_bars()
@@ -194,6 +195,17 @@ class HubIndex(IndexBackend):
             target = staging / safe_relpath(f.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(cached, target)
+        signature = self.signature(entry)
+        if signature is not None:
+            (staging / SIGNATURE_NAME).write_bytes(signature)
+
+    def _read_signature_bytes(self, entry: IndexEntry) -> bytes | None:
+        """``<folder>/package.sig`` at the pinned commit (one request, cached), or None when unsigned."""
+        where = layout.Location.parse(entry.location, ref=entry.ref)
+        path = self._download_file(where.repo_id, MODEL, f"{where.folder}/{SIGNATURE_NAME}", where.commit)
+        if path is None or path.stat().st_size > MAX_SIGNATURE_BYTES:
+            return None
+        return path.read_bytes()
 
     def fetch(self, entry: IndexEntry, dest_dir: str | os.PathLike[str]) -> Path:
         """As :meth:`IndexBackend.fetch`; a corrupt download also evicts that commit from the cache."""
@@ -274,6 +286,10 @@ class HubIndex(IndexBackend):
                 CommitOperationAdd(layout.ORIGIN_TABLE, layout.encode_rows(rows)),
                 CommitOperationAdd(layout.README, layout.origin_card(manifest.origin.name, rows).encode()),
             ]
+            if (package_dir / SIGNATURE_NAME).is_file():  # the detached signature travels beside it
+                operations.append(
+                    CommitOperationAdd(f"{folder}/{SIGNATURE_NAME}", str(package_dir / SIGNATURE_NAME))
+                )
             return _Change(operations, f"add {manifest.id}@{manifest.version}", None)
 
         commit = self._optimistic_commit(repo_id, MODEL, change)[0]

@@ -11,7 +11,8 @@ Layout::
         ├── <id>@<version>/         one immutable package (``<id>`` may hold ``/``, e.g. ``zoo/cat@1.0.0``)
         │   ├── manifest.json
         │   ├── graph.json
-        │   └── *.safetensors
+        │   ├── *.safetensors
+        │   └── package.sig         the detached signature, when the package was signed (not pinned)
         └── .staging-*/             a publish in progress (renamed into place, or removed)
 
 Concurrency: publishers copy and verify their files into a private staging folder without the lock,
@@ -42,6 +43,7 @@ from nnparts.schemas.index_entry import IndexEntry
 from nnparts.schemas.integrity import atomic_write_bytes, pretty_json
 from nnparts.schemas.manifest import ModuleManifest
 from nnparts.schemas.package import MANIFEST_NAME, safe_relpath
+from nnparts.schemas.signature import MAX_SIGNATURE_BYTES, SIGNATURE_NAME
 
 INDEX_SCHEMA_VERSION = 1
 _CHUNK = 1 << 20
@@ -137,6 +139,12 @@ class DirectoryIndex(IndexBackend):
             except FileNotFoundError as exc:
                 missing = f"{entry.ref} in {self.name} lacks its file {rel}"
                 raise IntegrityError(missing, path=str(src)) from exc
+        signature = self._read_signature_bytes(entry)
+        if signature is not None:
+            (staging / SIGNATURE_NAME).write_bytes(signature)
+
+    def _read_signature_bytes(self, entry: IndexEntry) -> bytes | None:
+        return _read_signature(self._package_dir(entry))
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -153,11 +161,17 @@ class DirectoryIndex(IndexBackend):
             for f in manifest.files:
                 rel = safe_relpath(f.path)
                 _copy_verified(package_dir / rel, staging / rel, f.sha256, f.bytes)
+            signature = _read_signature(package_dir)
+            if signature is not None:
+                (staging / SIGNATURE_NAME).write_bytes(signature)
             with self._locked():
                 entries = self._read_index()
                 for old in entries:
                     if (old.id, old.version) == (entry.id, entry.version):
                         if old.manifest_sha256 == manifest_sha256:
+                            stored = self._package_dir(old)
+                            if signature is not None and _read_signature(stored) is None:
+                                atomic_write_bytes(stored / SIGNATURE_NAME, signature)  # signed later
                             return old
                         raise RegistryError(
                             f"{entry.ref} is already published in {self.name} with different content "
@@ -204,6 +218,17 @@ class DirectoryIndex(IndexBackend):
 
 
 _REPAIR = "restore index/entries.json from a backup, or publish the packages into a fresh registry"
+
+
+def _read_signature(package: Path) -> bytes | None:
+    """``package/package.sig`` if present and at most ``MAX_SIGNATURE_BYTES``, else None."""
+    path = package / SIGNATURE_NAME
+    try:
+        if path.stat().st_size > MAX_SIGNATURE_BYTES:
+            raise IntegrityError(f"{path} is over {MAX_SIGNATURE_BYTES} bytes", path=str(path))
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def _copy_verified(src: Path, dst: Path, sha256: str, size: int | None = None) -> None:

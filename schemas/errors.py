@@ -21,7 +21,8 @@ was received and the next step.
     ├── RegistryError(OSError)            a registry cannot be read or written
     │   ├── ConflictError                 a concurrent update won; retry
     │   └── RemoteError                   an HTTP registry answered with an error
-    └── AuthError(PermissionError)        missing or insufficient token
+    ├── AuthError(PermissionError)        missing or insufficient token
+    └── TrustError(PermissionError)       a package is unsigned, signed by an untrusted key, or altered
 """
 
 from __future__ import annotations
@@ -175,3 +176,11 @@ class RemoteError(RegistryError):
 
 class AuthError(NnpartsError, PermissionError):
     """A token is missing or lacks the needed scope."""
+
+
+class TrustError(NnpartsError, PermissionError):
+    """A package fails the trust policy: unsigned, signed by a key not trusted, or altered after signing."""
+
+    def __init__(self, message: str, *, ref: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.ref = ref

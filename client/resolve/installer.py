@@ -8,15 +8,18 @@ pinned package there (verified) needs no network at all.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from nnparts.client.resolve.lockfile import LockedModule, Lockfile, read_lockfile, write_lockfile
 from nnparts.client.resolve.policy import Constraints, Plan, Source, resolve
+from nnparts.client.resolve.staging import PackageGate, StagedInstall
 from nnparts.index.base import IndexBackend
-from nnparts.schemas.errors import IntegrityError, NnpartsError, UnknownClass
-from nnparts.schemas.package import manifest_sha256, read_manifest, verify_package
+from nnparts.schemas.errors import IntegrityError, UnknownClass
+from nnparts.schemas.index_entry import IndexEntry
+from nnparts.schemas.package import read_manifest
 
 
 def installed_root() -> Path:
@@ -50,16 +53,6 @@ def _sources(requested: Sequence[str], registries: Sequence[IndexBackend]) -> li
     return sources
 
 
-def _verified(path: Path, sha: str) -> bool:
-    if not path.is_dir():
-        return False
-    try:
-        verify_package(path)
-    except NnpartsError:
-        return False
-    return manifest_sha256(path) == sha
-
-
 def install(
     requested: Sequence[str],
     registries: Sequence[IndexBackend],
@@ -67,37 +60,47 @@ def install(
     constraints: Constraints | None = None,
     lock_path: str | Path | None = None,
     root: Path | None = None,
+    gate: PackageGate | None = None,
 ) -> InstallResult:
-    """Resolve ``requested`` class names, fetch each chosen module (verified), write the lock."""
+    """Resolve ``requested`` class names, fetch each chosen module (verified), write the lock.
+
+    Every chosen package, fetched or cached, passes ``gate`` (the trust policy) before any is moved
+    into the cache: one refusal installs nothing.
+    """
     plan = resolve(requested, _sources(requested, registries), constraints)
     by_name = {r.name: r for r in registries}
     paths: dict[str, Path] = {}
     locked: list[LockedModule] = []
-    fetched = 0
-    for pick in plan.modules:
-        e = pick.entry
-        dest = installed_path(e.manifest_sha256, root)
-        if not _verified(dest, e.manifest_sha256):
-            by_name[pick.registry].fetch(e, dest)
-            fetched += 1
-        manifest = read_manifest(dest)
-        answers = tuple(p.requested for p in plan.picks if (p.entry.id, p.entry.version) == (e.id, e.version))
-        repo, _, path = e.location.partition(":") if ":" in e.location else ("", "", e.location)
-        locked.append(
-            LockedModule(
-                classes=manifest.class_names,
-                requested_as=answers,
-                id=e.id,
-                version=e.version,
-                registry=pick.registry,
-                repo=repo or e.origin,
-                revision=f"sha256:{e.manifest_sha256}",
-                path=path,
-                manifest_sha256=e.manifest_sha256,
-                files=manifest.files,
+    with StagedInstall(root or installed_root(), gate) as staged:  # all or nothing
+        for pick in plan.modules:
+            e = pick.entry
+            backend = by_name[pick.registry]
+            source = partial(_given, backend, e)
+            dest = staged.place(
+                e.ref, e.manifest_sha256, registry=pick.registry, registry_url=backend.url, source=source
             )
-        )
-        paths[e.ref] = dest
+            manifest = read_manifest(dest)
+            answers = tuple(
+                p.requested for p in plan.picks if (p.entry.id, p.entry.version) == (e.id, e.version)
+            )
+            repo, _, path = e.location.partition(":") if ":" in e.location else ("", "", e.location)
+            locked.append(
+                LockedModule(
+                    classes=manifest.class_names,
+                    requested_as=answers,
+                    id=e.id,
+                    version=e.version,
+                    registry=pick.registry,
+                    repo=repo or e.origin,
+                    revision=f"sha256:{e.manifest_sha256}",
+                    path=path,
+                    manifest_sha256=e.manifest_sha256,
+                    files=manifest.files,
+                    signer=staged.signers.get(e.manifest_sha256),
+                )
+            )
+            paths[e.ref] = installed_path(e.manifest_sha256, root)
+    fetched = staged.fetched
     used = {m.registry for m in locked}
     lock = Lockfile(
         requested=tuple(requested),
@@ -111,32 +114,51 @@ def install(
 
 
 def install_frozen(
-    lock_path: str | Path, *, registries: Sequence[IndexBackend] = (), root: Path | None = None
+    lock_path: str | Path,
+    *,
+    registries: Sequence[IndexBackend] = (),
+    root: Path | None = None,
+    gate: PackageGate | None = None,
 ) -> InstallResult:
     """Reinstall exactly what the lock pins. Packages already in the cache are verified and reused
     without any network access; missing ones are fetched from their pinned registry (``registries``
-    maps names to open backends) and must match the pinned manifest sha256."""
+    maps names to open backends) and must match the pinned manifest sha256. Every package (modules
+    and trunks) passes ``gate`` with the signer the lock recorded before any is moved into the cache."""
     lock = read_lockfile(lock_path)
     by_name = {r.name: r for r in registries}
     paths: dict[str, Path] = {}
-    fetched = 0
-    for m in lock.modules:
-        dest = installed_path(m.manifest_sha256, root)
-        if not _verified(dest, m.manifest_sha256):
-            if m.registry not in by_name:
+    with StagedInstall(root or installed_root(), gate) as staged:  # all or nothing
+        for m in (*lock.modules, *getattr(lock, "trunks", ())):
+            if m.registry not in by_name and not staged.is_cached(m.manifest_sha256):
                 raise IntegrityError(
                     f"{m.id}@{m.version} is not installed and its registry {m.registry!r} is not open",
                     hint=f"run without --frozen or pass --registry {lock.registry_url(m.registry)}",
                 )
-            backend = by_name[m.registry]
-            entry = backend.get(m.id, m.version)
-            if entry.manifest_sha256 != m.manifest_sha256:
-                raise IntegrityError(
-                    f"{m.id}@{m.version} in {m.registry} has manifest {entry.manifest_sha256[:12]}..., "
-                    f"the lock pins {m.manifest_sha256[:12]}...",
-                    hint="the registry changed under the lock; re-run install without --frozen",
-                )
-            backend.fetch(entry, dest)
-            fetched += 1
-        paths[f"{m.id}@{m.version}"] = dest
-    return InstallResult(lock, paths, None, fetched)
+            url = next((u for n, u in lock.registries if n == m.registry), m.registry)
+            source = _pinned_source(m, by_name[m.registry]) if m.registry in by_name else None
+            ref = f"{m.id}@{m.version}"
+            staged.place(
+                ref, m.manifest_sha256, registry=m.registry, registry_url=url, source=source, pinned=m.signer
+            )
+            paths[ref] = installed_path(m.manifest_sha256, root)
+    return InstallResult(lock, paths, None, staged.fetched)
+
+
+def _given(backend: IndexBackend, entry: IndexEntry) -> tuple[IndexBackend, IndexEntry]:
+    return backend, entry
+
+
+def _pinned_source(m: LockedModule, backend: IndexBackend) -> Callable[[], tuple[IndexBackend, IndexEntry]]:
+    """Where to fetch ``m`` from: its pinned registry, refusing an entry whose manifest changed."""
+
+    def source() -> tuple[IndexBackend, IndexEntry]:
+        entry = backend.get(m.id, m.version)
+        if entry.manifest_sha256 != m.manifest_sha256:
+            raise IntegrityError(
+                f"{m.id}@{m.version} in {m.registry} has manifest {entry.manifest_sha256[:12]}..., "
+                f"the lock pins {m.manifest_sha256[:12]}...",
+                hint="the registry changed under the lock; re-run install without --frozen",
+            )
+        return backend, entry
+
+    return source

@@ -15,6 +15,7 @@ from typing import Any
 from nnparts.schemas.errors import FileMissing, ManifestError
 from nnparts.schemas.integrity import atomic_write_bytes, pretty_json
 from nnparts.schemas.manifest import FileEntry
+from nnparts.schemas.signature import Signer
 from nnparts.schemas.validate import validate
 
 
@@ -30,9 +31,11 @@ class LockedModule:
     path: str
     manifest_sha256: str
     files: tuple[FileEntry, ...]
+    signer: Signer | None = None  # the verified signer (trusted install); absent when unsigned
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        signer = {} if self.signer is None else {"signer": self.signer.to_dict()}
+        return signer | {
             "classes": list(self.classes),
             "requested_as": list(self.requested_as),
             "id": self.id,
@@ -58,6 +61,7 @@ class LockedModule:
             path=d["path"],
             manifest_sha256=d["manifest_sha256"],
             files=tuple(FileEntry(f["path"], f["sha256"], int(f["bytes"])) for f in d["files"]),
+            signer=Signer.from_dict(d["signer"]) if "signer" in d else None,
         )
 
 
