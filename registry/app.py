@@ -43,7 +43,9 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
         UsageError: the tokens file cannot be read.
     """
     auth = Authorizer.from_file(config.tokens_file)
-    store = storage if storage is not None else FilesystemStorage(config.root)
+    store = (
+        storage if storage is not None else FilesystemStorage(config.root, gc_min_age_s=config.gc_min_age_s)
+    )
     catalog = Catalog(config.root / "catalog.sqlite3")
     sync = CatalogSync(store, catalog)
     sync.backfill()

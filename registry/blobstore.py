@@ -2,7 +2,8 @@
 
 A blob is streamed into ``tmp/<random>`` while its sha256 and git blob sha1 are computed, then moved
 into place with ``os.replace``; a crash leaves at most a stray temporary file (removed on start) or
-an unreferenced blob (harmless), never a truncated blob under its final name.
+an unreferenced blob (collected by :mod:`blob_gc`), never a truncated blob under its final name.
+Any failure while writing (a full disk included) removes the temporary file at once.
 """
 
 from __future__ import annotations
@@ -47,14 +48,19 @@ class BlobWriter:
         self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in finish/abort
 
     def write(self, chunk: bytes) -> None:
-        """Append ``chunk``; more bytes than declared raise ``BadRequest``."""
+        """Append ``chunk``; more bytes than declared raise ``BadRequest``. On any error the
+        temporary file is gone when this returns."""
         self._seen += len(chunk)
         if self._seen > self._size:
             self.abort()
             raise BadRequest(f"blob is longer than its declared size {self._size}")
         self._sha256.update(chunk)
         self._sha1.update(chunk)
-        self._fh.write(chunk)
+        try:
+            self._fh.write(chunk)
+        except BaseException:
+            self.abort()
+            raise
 
     def finish(self, expected_sha256: str | None = None) -> BlobInfo:
         """Check size (and sha256 if given), fsync, and move the blob to its final name."""
@@ -65,19 +71,27 @@ class BlobWriter:
         if expected_sha256 is not None and digest != expected_sha256:
             self.abort()
             raise BadRequest(f"blob sha256 is {digest}, expected {expected_sha256}")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        final = self._store.path(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp, final)
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            final = self._store.path(digest)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._tmp, final)
+        except BaseException:
+            self.abort()
+            raise
         return BlobInfo(sha256=digest, size=self._size, git_oid=self._sha1.hexdigest())
 
     def abort(self) -> None:
         """Drop the temporary file (idempotent)."""
-        if not self._fh.closed:
-            self._fh.close()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if not self._fh.closed:
+                self._fh.close()  # may raise again when buffered bytes cannot be written
+        except OSError:
+            pass
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
 
 class BlobStore:
@@ -111,5 +125,5 @@ class BlobStore:
         if self.path(digest).is_file():
             return BlobInfo(sha256=digest, size=len(data), git_oid=git_blob_oid(data))
         writer = self.writer(len(data))
-        writer.write(data)
+        writer.write(data)  # both remove the temporary file if they fail
         return writer.finish()

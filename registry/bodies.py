@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from nnparts.registry.errors import BadRequest, BodyTooLarge
@@ -45,18 +46,45 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join([chunk async for chunk in iter_body(request, limit)])
 
 
+#: Bodies up to this size are parsed on the event loop; larger ones in the thread pool.
+INLINE_PARSE_BYTES = 64 * 1024
+
+
+def parse_json(raw: bytes | str, *, what: str = "body") -> Any:
+    """``json.loads`` whose every failure, a nesting too deep for the parser included, is a
+    ``BadRequest`` (``RecursionError`` is not a ``ValueError``)."""
+    try:
+        return json.loads(raw)
+    except RecursionError as err:
+        raise BadRequest(f"{what} is nested too deeply to parse") from err
+    except ValueError as err:
+        raise BadRequest(f"{what} is not valid JSON: {err}") from err
+
+
+async def parse_json_async(raw: bytes, *, what: str = "body") -> Any:
+    """:func:`parse_json`, off the event loop when ``raw`` is large."""
+    if len(raw) <= INLINE_PARSE_BYTES:
+        return parse_json(raw, what=what)
+    return await run_in_threadpool(parse_json, raw, what=what)
+
+
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     """A JSON object body (an empty body is ``{}``); anything else is a ``BadRequest``."""
     raw = await read_body(request, limit)
     if not raw.strip():
         return {}
-    try:
-        doc = json.loads(raw)
-    except ValueError as err:
-        raise BadRequest(f"body is not valid JSON: {err}") from err
+    doc = await parse_json_async(raw)
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object")
     return doc
+
+
+def non_negative_int(value: Any, what: str) -> int:
+    """``value`` if it is a JSON integer >= 0; ``true``/``false`` are refused (``bool`` is an
+    ``int`` in Python, not in JSON)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"{what} must be a non-negative integer, got {json.dumps(value)[:40]}")
+    return value
 
 
 async def read_form_or_json(request: Request, limit: int) -> dict[str, list[str]]:
@@ -66,6 +94,12 @@ async def read_form_or_json(request: Request, limit: int) -> dict[str, list[str]
         doc = await read_json(request, limit)
         return {k: [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in doc.items()}
     raw = await read_body(request, limit)
+    if len(raw) <= INLINE_PARSE_BYTES:
+        return _parse_form(raw)
+    return await run_in_threadpool(_parse_form, raw)
+
+
+def _parse_form(raw: bytes) -> dict[str, list[str]]:
     try:
         return parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError as err:

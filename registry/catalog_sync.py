@@ -2,7 +2,9 @@
 
 :class:`CatalogSync` is a repo listener (see ``Hub.listeners``): after every commit to ``main`` it
 re-reads what changed. In a model repo that is each ``manifest.json`` whose content is new, parsed
-with ``ModuleManifest.from_dict`` (an invalid one is logged and skipped); in a dataset repo it is each
+with ``ModuleManifest.from_dict`` (an invalid one is logged and skipped, and so is one whose id is
+not in the repo's namespace: ``alice/catmod`` is catalogued only from a repo of ``alice``, so no
+tenant can take over another's module page); in a dataset repo it is each
 changed ``*.json`` file, scanned for index entries marked ``"yanked": true`` (any document that is a
 list of entries, or an object holding one under ``entries`` or ``modules``; other shapes are
 ignored, so a different index layout only loses the yank marks). :meth:`backfill` does the same at
@@ -134,8 +136,16 @@ class CatalogSync:
             if not isinstance(doc, dict):
                 raise ValueError("not a JSON object")
             manifest = ModuleManifest.from_dict(doc, source=source)
-        except (NnpartsError, ValueError, KeyError, TypeError, OSError) as err:
+        except (NnpartsError, ValueError, KeyError, TypeError, OSError, RecursionError) as err:
             log.warning("catalogue skips invalid manifest %s: %s", source, err)
+            return None
+        if not owns(record.key.namespace, manifest.id):
+            log.warning(
+                "catalogue skips %s: module id %r is not in namespace %r",
+                source,
+                manifest.id,
+                record.key.namespace,
+            )
             return None
         row = ModuleRow(
             repo=record.key.id,
@@ -178,7 +188,7 @@ class CatalogSync:
             return []
         try:
             doc = json.loads(raw)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             log.warning("catalogue skips %s/%s: not JSON (%s)", repo, entry.path, err)
             return []
         return sorted(
@@ -200,6 +210,13 @@ def overall_accuracy(manifest: ModuleManifest) -> float | None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return None
+
+
+def owns(namespace: str, module_id: str) -> bool:
+    """Whether a repo in ``namespace`` may publish ``module_id``: the id's first segment must be
+    that namespace (case-insensitive); an id without one belongs to no namespace."""
+    head, sep, _ = module_id.partition("/")
+    return bool(sep) and head.lower() == namespace.lower()
 
 
 def _folder(path: str) -> str:

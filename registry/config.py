@@ -27,6 +27,9 @@ class ServerConfig:
         page_size: items per page of listings, tree and commit history (``Link`` pagination).
         upload_url_ttl_s: lifetime of a signed LFS upload URL.
         public_url: base URL put into returned links; ``None`` = derived from each request.
+        gc_min_age_s: at start, blobs that nothing references and that are older than this are
+            removed (leftovers of commits interrupted by a crash); younger ones may belong to
+            another process's commit in progress.
     """
 
     root: Path
@@ -40,6 +43,7 @@ class ServerConfig:
     page_size: int = 1000
     upload_url_ttl_s: int = 3600
     public_url: str | None = None
+    gc_min_age_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -47,6 +51,8 @@ class ServerConfig:
         for name in ("max_body_bytes", "max_commit_bytes", "max_json_bytes", "page_size"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.gc_min_age_s < 0:
+            raise UsageError(f"gc_min_age_s must be >= 0, got {self.gc_min_age_s}")
         if self.lfs_threshold_bytes < 0:
             raise UsageError(f"lfs_threshold_bytes must be >= 0, got {self.lfs_threshold_bytes}")
         if self.tokens_file is not None and not self.tokens_file.is_file():

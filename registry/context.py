@@ -8,6 +8,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from nnparts.registry.auth import Authorizer, Principal
 from nnparts.registry.config import ServerConfig
@@ -73,6 +74,10 @@ class Call:
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking storage work in the thread pool."""
         return await run_in_threadpool(fn, *args, **kwargs)
+
+    async def json(self, body: object, *, headers: dict[str, str] | None = None) -> JSONResponse:
+        """A JSON response serialised in the thread pool (large listings stall no other client)."""
+        return await run_in_threadpool(JSONResponse, body, headers=headers)
 
     def visible(self, record: RepoRecord) -> RepoRecord:
         """``record`` if the caller may see it, else ``RepoNotFound`` (private repos hide)."""

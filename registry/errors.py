@@ -11,7 +11,8 @@ each class to an HTTP status and an ``X-Error-Code``::
     ├── RepoNotFound(LookupError)        404  unknown repo, or private and not readable
     ├── RevisionNotFound(LookupError)    404  unknown branch, tag or commit
     ├── EntryNotFound(LookupError)       404  unknown file or folder in a revision
-    ├── LfsObjectMissing                 422  an lfsFile whose blob was never uploaded
+    ├── LfsObjectMissing                 422  an lfsFile whose blob was never uploaded (to this repo)
+    ├── InsufficientStorage              507  the disk (or a quota) is full; nothing was stored
     └── ConflictError
         ├── AlreadyExists                409  repo, branch or tag exists (``url`` for repos)
         └── StaleParent                  412  parentCommit is not the branch head
@@ -54,6 +55,10 @@ class EntryNotFound(RegistryError, LookupError):
 
 class LfsObjectMissing(RegistryError):
     """A commit references an LFS object that was never uploaded (422)."""
+
+
+class InsufficientStorage(RegistryError):
+    """The server ran out of disk space (or hit a quota) while storing; nothing was kept (507)."""
 
 
 class AlreadyExists(ConflictError):

@@ -36,6 +36,7 @@ FORBIDDEN = "Forbidden"
 NOT_FOUND = "NotFound"
 METHOD_NOT_ALLOWED = "MethodNotAllowed"
 RANGE_NOT_SATISFIABLE = "RangeNotSatisfiable"
+INSUFFICIENT_STORAGE = "InsufficientStorage"
 INTERNAL = "InternalError"
 
 # Exception class -> (HTTP status, X-Error-Code); the first match in this order wins.
@@ -46,6 +47,7 @@ _ERROR_MAP: tuple[tuple[type[NnpartsError], int, str], ...] = (
     (errors.RevisionNotFound, 404, REVISION_NOT_FOUND),
     (errors.EntryNotFound, 404, ENTRY_NOT_FOUND),
     (errors.LfsObjectMissing, 422, LFS_OBJECT_MISSING),
+    (errors.InsufficientStorage, 507, INSUFFICIENT_STORAGE),
     (errors.AlreadyExists, 409, ALREADY_EXISTS),
     (errors.StaleParent, 412, STALE_PARENT),
     (errors.Unauthenticated, 401, UNAUTHENTICATED),
@@ -63,7 +65,12 @@ def error_response(
 ) -> JSONResponse:
     """A JSON error ``{"error": message, **extra}`` with ``X-Error-Code`` and ``X-Error-Message``."""
     body: dict[str, Any] = {"error": message, **(extra or {})}
-    all_headers = {X_ERROR_CODE: code, X_ERROR_MESSAGE: _header_safe(message), **(headers or {})}
+    all_headers = {
+        X_ERROR_CODE: code,
+        X_ERROR_MESSAGE: _header_safe(message),
+        "X-Content-Type-Options": "nosniff",
+        **(headers or {}),
+    }
     return JSONResponse(body, status_code=status, headers=all_headers)
 
 

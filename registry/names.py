@@ -14,6 +14,7 @@ MAX_REVISION = 256
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RESERVED_NAMESPACES = frozenset({"api", "models", "datasets", "spaces", "resolve", "_lfs"})
 _SHA = re.compile(r"[0-9a-f]{40}")
+_SHA_LIKE = re.compile(r"[0-9a-fA-F]{40}")
 
 
 def check_repo_type(value: str) -> str:
@@ -70,6 +71,26 @@ def check_revision(value: str) -> str:
         or any(ord(c) < 33 or c in "\\~^:?*[\x7f" for c in value)
     ):
         raise BadRequest(f"invalid revision {value[:80]!r}")
+    return value
+
+
+def check_ref_name(value: str, *, kind: str = "branch") -> str:
+    """A name for a *new* branch or tag: a valid revision that cannot be mistaken for another.
+
+    Refused: 40 hex digits (any case), which would shadow the commit ``/revision/<sha>`` pins, and
+    anything under ``refs/``, which would be unreachable (``refs/heads/x`` resolves to branch ``x``).
+    """
+    check_revision(value)
+    if _SHA_LIKE.fullmatch(value):
+        raise BadRequest(
+            f"invalid {kind} name {value!r}: it looks like a commit sha",
+            hint="pick a name that is not 40 hexadecimal digits",
+        )
+    if value.startswith("refs/"):
+        raise BadRequest(
+            f"invalid {kind} name {value!r}: names may not start with 'refs/'",
+            hint=f"name the {kind} without the 'refs/heads/' or 'refs/tags/' prefix",
+        )
     return value
 
 

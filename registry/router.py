@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from nnparts.registry import hub_wire
 from nnparts.registry.context import Call, Hub
+from nnparts.registry.faults import as_storage_full
 from nnparts.schemas.errors import NnpartsError
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -74,7 +75,11 @@ class Router:
                 return await route.handler(Call(request, params, principal, self.hub))
         except NnpartsError as err:
             return hub_wire.response_for(err)
-        except Exception:
+        except Exception as err:
+            full = as_storage_full(err)
+            if full is not None:
+                log.warning("disk full on %s %s: %s", method, path, err)
+                return hub_wire.response_for(full)
             log.exception("unhandled error on %s %s", method, path)
             return hub_wire.error_response(500, hub_wire.INTERNAL, "internal server error")
         if allowed:

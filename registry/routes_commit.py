@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import logging
 import re
 from typing import Any
 
+import anyio
 from starlette.responses import JSONResponse, Response
 
 from nnparts.registry import errors
 from nnparts.registry.blobstore import BlobInfo
-from nnparts.registry.bodies import iter_lines, read_json
+from nnparts.registry.bodies import (
+    INLINE_PARSE_BYTES,
+    iter_lines,
+    non_negative_int,
+    parse_json,
+    read_json,
+)
 from nnparts.registry.context import Call
 from nnparts.registry.names import check_folder, check_path, check_revision, is_commit_sha
 from nnparts.registry.router import API_REPO, Router
-from nnparts.registry.storage import CommitOp, CommitRequest, FileEntry
+from nnparts.registry.storage import CommitOp, CommitRecord, CommitRequest, FileEntry, Storage
 
+log = logging.getLogger("nnparts.registry")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_TITLE = 1000
 
@@ -43,9 +51,7 @@ async def preupload(call: Call) -> Response:
         if not isinstance(item, dict) or not isinstance(item.get("path"), str):
             raise errors.BadRequest("each file needs a string 'path'")
         path = check_path(item["path"])
-        size = item.get("size", 0)
-        if not isinstance(size, int) or size < 0:
-            raise errors.BadRequest(f"size of {path!r} must be a non-negative integer")
+        size = non_negative_int(item.get("size", 0), f"size of {path!r}")
         mode = "lfs" if size > threshold else "regular"
         remote: FileEntry | None = existing.get(path)
         oid = None
@@ -60,8 +66,9 @@ async def preupload(call: Call) -> Response:
 async def commit(call: Call) -> Response:
     """Apply an NDJSON commit atomically; 412 on a stale ``parentCommit``.
 
-    Regular files are decoded and stored as blobs while the body streams in (memory: one file);
-    the commit itself is one storage transaction.
+    Regular files are decoded and stored as blobs while the body streams in (memory: one file),
+    off the event loop; the commit itself is one storage transaction. The blobs stored are held
+    until the commit ends; if it fails they are removed at once unless something references them.
     """
     record = await call.writable_repo()
     if call.request.query_params.get("create_pr") in ("1", "true", "True"):
@@ -71,11 +78,33 @@ async def commit(call: Call) -> Response:
         branch = branch[len("refs/heads/") :]
     if is_commit_sha(branch):
         raise errors.BadRequest("commits must target a branch, not a commit sha")
+    stored: list[str] = []
+    try:
+        done = await _apply_commit(call, branch, stored)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await call.run(_discard, call.hub.storage, stored)
+        raise
+    await call.run(call.hub.storage.release_blobs, stored, discard=False)
+    for listener in call.hub.listeners:
+        await call.run(listener.committed, record.key, branch, done)
+    commit_url = f"{call.repo_url(record.key)}/commit/{done.sha}"
+    return JSONResponse(
+        {"success": True, "commitOid": done.sha, "commitUrl": commit_url, "pullRequestUrl": None}
+    )
+
+
+async def _apply_commit(call: Call, branch: str, stored: list[str]) -> CommitRecord:
+    """Read the NDJSON body into a :class:`CommitRequest` and apply it; ``stored`` collects the
+    sha256 of every blob written on the way."""
+    record_key = call.repo_key()
     storage = call.hub.storage
     header: dict[str, Any] | None = None
     ops: list[CommitOp] = []
     async for line in iter_lines(call.request, call.hub.config.max_commit_bytes):
-        key, value = _parse_line(line)
+        key, value = (
+            _parse_line(line) if len(line) <= INLINE_PARSE_BYTES else await call.run(_parse_line, line)
+        )
         if header is None:
             if key != "header":
                 raise errors.BadRequest("the first NDJSON line must be the 'header'")
@@ -83,17 +112,18 @@ async def commit(call: Call) -> Response:
             continue
         if key == "file":
             path = check_path(_str(value, "path"))
-            content = _decode(value, path)
-            blob = await call.run(storage.put_blob, content)
+            blob = await call.run(_store_file, storage, value, path)
+            stored.append(blob.sha256)
             ops.append(CommitOp("add", path, blob=blob, lfs=False))
         elif key == "lfsFile":
             path = check_path(_str(value, "path"))
-            oid, size = _str(value, "oid"), value.get("size")
+            oid = _str(value, "oid")
             if value.get("algo", "sha256") != "sha256" or not _SHA256.fullmatch(oid):
                 raise errors.BadRequest(f"lfsFile {path!r} needs algo 'sha256' and a 64-hex oid")
-            if not isinstance(size, int) or size < 0:
-                raise errors.BadRequest(f"lfsFile {path!r} needs a non-negative integer size")
-            known = await call.run(storage.blob, oid)
+            known = await call.run(storage.repo_blob, record_key, oid)
+            # the client omits ``size`` when it copies an LFS file: the stored size stands in
+            size = value.get("size", known.size if known is not None else None)
+            size = non_negative_int(size, f"size of lfsFile {path!r}")
             git_oid = known.git_oid if known is not None else ""
             ops.append(CommitOp("add", path, blob=BlobInfo(oid, size, git_oid), lfs=True))
         elif key == "deletedFile":
@@ -115,7 +145,7 @@ async def commit(call: Call) -> Response:
         raise errors.BadRequest(f"summary and description must be strings (summary <= {MAX_TITLE})")
     author = call.principal.user if call.principal else "anonymous"
     request = CommitRequest(
-        key=record.key,
+        key=record_key,
         branch=branch,
         title=title,
         message=message,
@@ -123,20 +153,11 @@ async def commit(call: Call) -> Response:
         ops=tuple(ops),
         parent=parent,
     )
-    done = await call.run(storage.commit, request)
-    for listener in call.hub.listeners:
-        await call.run(listener.committed, record.key, branch, done)
-    commit_url = f"{call.repo_url(record.key)}/commit/{done.sha}"
-    return JSONResponse(
-        {"success": True, "commitOid": done.sha, "commitUrl": commit_url, "pullRequestUrl": None}
-    )
+    return await call.run(storage.commit, request)
 
 
 def _parse_line(line: bytes) -> tuple[str, dict[str, Any]]:
-    try:
-        doc = json.loads(line)
-    except ValueError as err:
-        raise errors.BadRequest(f"malformed NDJSON line: {err}") from err
+    doc = parse_json(line, what="NDJSON line")
     if not isinstance(doc, dict) or not isinstance(doc.get("key"), str):
         raise errors.BadRequest("each NDJSON line must be an object with a string 'key'")
     value = doc.get("value")
@@ -150,6 +171,19 @@ def _str(value: dict[str, Any], name: str) -> str:
     if not isinstance(field, str):
         raise errors.BadRequest(f"field {name!r} (string) is required")
     return field
+
+
+def _discard(storage: Storage, shas: list[str]) -> None:
+    """Best effort: a failure here (the disk may still be full) must not hide the commit's error."""
+    try:
+        storage.release_blobs(shas, discard=True)
+    except Exception:
+        log.warning("could not remove the blobs of a failed commit", exc_info=True)
+
+
+def _store_file(storage: Storage, value: dict[str, Any], path: str) -> BlobInfo:
+    """Decode a regular file of the commit and store it as a (held) blob: one worker-thread call."""
+    return storage.put_blob(_decode(value, path))
 
 
 def _decode(value: dict[str, Any], path: str) -> bytes:

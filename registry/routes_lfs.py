@@ -1,4 +1,9 @@
-"""Git LFS batch API: ``batch`` hands out signed ``PUT`` URLs, ``PUT`` stores, ``verify`` checks."""
+"""Git LFS batch API: ``batch`` hands out signed ``PUT`` URLs, ``PUT`` stores, ``verify`` checks.
+
+Every answer is per repository: an object counts as present only if it was uploaded to (or committed
+in) *this* repo, so batch and verify reveal nothing about blobs other tenants stored, and the only
+way to make a blob referenceable is to send its bytes (checked against the sha256) to this repo.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,13 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from nnparts.registry import errors, hub_wire
-from nnparts.registry.bodies import iter_body, read_json
-from nnparts.registry.context import Call
+from nnparts.registry.bodies import iter_body, non_negative_int, read_json
+from nnparts.registry.context import Call, make_key
 from nnparts.registry.router import FILE_REPO, Router
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 BUFFER = 1024 * 1024
+MAX_OBJECTS = 1000
 
 
 def register(router: Router) -> None:
@@ -28,9 +34,7 @@ def _object(item: Any) -> tuple[str, int]:
     oid, size = item.get("oid"), item.get("size")
     if not isinstance(oid, str) or not _SHA256.fullmatch(oid):
         raise errors.BadRequest("LFS object oid must be 64 lowercase hex (sha256)")
-    if not isinstance(size, int) or size < 0:
-        raise errors.BadRequest("LFS object size must be a non-negative integer")
-    return oid, size
+    return oid, non_negative_int(size, "LFS object size")
 
 
 async def batch(call: Call) -> Response:
@@ -42,12 +46,14 @@ async def batch(call: Call) -> Response:
     objects = body.get("objects")
     if not isinstance(objects, list):
         raise errors.BadRequest("field 'objects' (list) is required")
+    if len(objects) > MAX_OBJECTS:
+        raise errors.BadRequest(f"at most {MAX_OBJECTS} objects per batch request")
     limit = call.hub.config.max_body_bytes
     repo_url = call.repo_url(record.key)
     out: list[dict[str, Any]] = []
     for item in objects:
         oid, size = _object(item)
-        known = await call.run(call.hub.storage.blob, oid)
+        known = await call.run(call.hub.storage.repo_blob, record.key, oid)
         entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
         if size > limit:
             entry["error"] = {"code": 413, "message": f"object larger than {limit} bytes"}
@@ -87,15 +93,17 @@ async def upload(call: Call) -> Response:
     except BaseException:
         writer.abort()
         raise
-    await call.run(storage.register_blob, info)
+    repo_type, _, repo_id = grant.repo.partition(":")
+    namespace, _, name = repo_id.partition("/")
+    await call.run(storage.register_blob, make_key(repo_type, namespace, name), info)
     return Response(status_code=200)
 
 
 async def verify(call: Call) -> Response:
-    """200 if the object is stored with that size, else 404 ``EntryNotFound``."""
-    await call.writable_repo()
+    """200 if the object was uploaded to this repo with that size, else 404 ``EntryNotFound``."""
+    record = await call.writable_repo()
     oid, size = _object(await read_json(call.request, call.hub.config.max_json_bytes))
-    known = await call.run(call.hub.storage.blob, oid)
+    known = await call.run(call.hub.storage.repo_blob, record.key, oid)
     if known is None or known.size != size:
         raise errors.EntryNotFound(f"LFS object {oid} ({size} bytes) was not uploaded")
     return JSONResponse({"oid": oid, "size": size})

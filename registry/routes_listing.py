@@ -5,36 +5,26 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from nnparts.registry import errors
 from nnparts.registry.bodies import read_form_or_json
 from nnparts.registry.context import API_TYPES, Call
 from nnparts.registry.names import check_name, check_path, check_revision
+from nnparts.registry.query import flag, int_param
 from nnparts.registry.router import API_REPO, Router
 from nnparts.registry.storage import FileEntry, RepoQuery
 from nnparts.registry.views import file_item, folder_item, repo_info
 
 MAX_SEARCH = 200
+MAX_FILTERS = 32
+MAX_PATHS = 10_000
 
 
 def register(router: Router) -> None:
     router.add("GET", r"/api/(?P<rtype>models|datasets|spaces)", list_repos)
     router.add("GET", API_REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.+?))?/?", list_tree)
     router.add("POST", API_REPO + r"/paths-info/(?P<rev>[^/]+)", paths_info)
-
-
-def _int_param(call: Call, name: str, default: int) -> int:
-    value = call.request.query_params.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError as err:
-        raise errors.BadRequest(f"query parameter {name!r} must be an integer, got {value!r}") from err
-    if number < 0:
-        raise errors.BadRequest(f"query parameter {name!r} must be >= 0, got {number}")
-    return number
 
 
 def _next_link(call: Call, **changes: str | int) -> str:
@@ -46,14 +36,18 @@ def _next_link(call: Call, **changes: str | int) -> str:
 async def list_repos(call: Call) -> Response:
     """``list_models``/``list_datasets``: ordered by id, keyset-paginated with ``cursor``."""
     qp = call.request.query_params
-    page = min(_int_param(call, "limit", call.hub.config.page_size), call.hub.config.page_size) or 1
+    page = min(int_param(call.request, "limit", call.hub.config.page_size), call.hub.config.page_size) or 1
     search = qp.get("search") or None
     if search is not None and len(search) > MAX_SEARCH:
         raise errors.BadRequest(f"search is longer than {MAX_SEARCH} characters")
     author = qp.get("author") or None
     if author is not None:
         check_name(author, what="author")
-    tags = tuple(t for t in qp.getlist("filter") if t)
+    tags = tuple(dict.fromkeys(t for t in qp.getlist("filter") if t))
+    if len(tags) > MAX_FILTERS or any(len(t) > MAX_SEARCH for t in tags):
+        raise errors.BadRequest(
+            f"at most {MAX_FILTERS} 'filter' values of at most {MAX_SEARCH} characters are allowed"
+        )
     query = RepoQuery(
         type=API_TYPES[call.params["rtype"]],
         search=search,
@@ -66,10 +60,10 @@ async def list_repos(call: Call) -> Response:
     records = await call.run(call.hub.storage.list_repos, query)
     more = len(records) > page
     records = records[:page]
-    full = qp.get("full") in ("1", "true", "True")
+    full = flag(call.request, "full")
     body = [repo_info(r, sha=r.sha, files=[] if full else None) for r in records]
     headers = {"Link": _next_link(call, cursor=records[-1].key.id)} if more else {}
-    return JSONResponse(body, headers=headers)
+    return await call.json(body, headers=headers)
 
 
 async def list_tree(call: Call) -> Response:
@@ -81,14 +75,14 @@ async def list_tree(call: Call) -> Response:
     base = call.params.get("path", "").strip("/")
     if base:
         check_path(base)
-    recursive = call.request.query_params.get("recursive") in ("1", "true", "True")
-    items = tree_items(files, base, recursive=recursive)
+    recursive = flag(call.request, "recursive")
+    items = await call.run(tree_items, files, base, recursive=recursive)
     if items is None:
         raise errors.EntryNotFound(f"{base!r} not found in {record.key.id!r} at {commit.sha}")
-    offset = _int_param(call, "cursor", 0)
+    offset = int_param(call.request, "cursor", 0)
     page = call.hub.config.page_size
     headers = {"Link": _next_link(call, cursor=offset + page)} if offset + page < len(items) else {}
-    return JSONResponse(items[offset : offset + page], headers=headers)
+    return await call.json(items[offset : offset + page], headers=headers)
 
 
 def tree_items(files: list[FileEntry], base: str, *, recursive: bool) -> list[dict[str, Any]] | None:
@@ -117,20 +111,40 @@ def tree_items(files: list[FileEntry], base: str, *, recursive: bool) -> list[di
 
 
 async def paths_info(call: Call) -> Response:
-    """Tree items for the requested paths (files or folders); unknown paths are left out."""
+    """Tree items for the requested paths (files or folders); unknown paths are left out.
+
+    At most :data:`MAX_PATHS` paths; the work is linear (files x depth + paths) and runs in the
+    thread pool, so a large request stalls no other client."""
     record = await call.readable_repo()
     form = await read_form_or_json(call.request, call.hub.config.max_json_bytes)
-    wanted = [check_path(p.strip("/")) for p in form.get("paths", [])]
+    paths = form.get("paths", [])
+    if len(paths) > MAX_PATHS:
+        raise errors.BadRequest(
+            f"at most {MAX_PATHS} paths per paths-info request, got {len(paths)}",
+            hint="split the request",
+        )
     storage = call.hub.storage
     commit = await call.run(storage.resolve, record.key, check_revision(call.params["rev"]))
     files = await call.run(storage.list_files, record.key, commit)
+    return await call.json(await call.run(path_items, files, paths))
+
+
+def path_items(files: list[FileEntry], paths: list[str]) -> list[dict[str, Any]]:
+    """The tree item of each distinct path of ``paths`` that is a file or a folder of ``files``."""
+    wanted = list(dict.fromkeys(check_path(p.strip("/")) for p in paths))
     by_path = {f.path: f for f in files}
+    folders: dict[str, list[FileEntry]] = {p: [] for p in wanted if p not in by_path}
+    if folders:
+        for f in files:
+            parts = f.path.split("/")
+            for depth in range(1, len(parts)):
+                below = folders.get("/".join(parts[:depth]))
+                if below is not None:
+                    below.append(f)
     out: list[dict[str, Any]] = []
     for path in wanted:
         if path in by_path:
             out.append(file_item(by_path[path]))
-            continue
-        below = [f for f in files if f.path.startswith(path + "/")]
-        if below:
-            out.append(folder_item(path, below))
-    return JSONResponse(out)
+        elif folders[path]:
+            out.append(folder_item(path, folders[path]))
+    return out

@@ -7,7 +7,8 @@ from starlette.responses import JSONResponse, Response
 from nnparts.registry import errors
 from nnparts.registry.bodies import read_json
 from nnparts.registry.context import Call
-from nnparts.registry.names import check_revision
+from nnparts.registry.names import check_ref_name, check_revision
+from nnparts.registry.query import MAX_INT, flag, int_param
 from nnparts.registry.router import API_REPO, Router
 from nnparts.registry.storage import MAIN
 from nnparts.registry.views import commit_item, ref_item
@@ -28,7 +29,7 @@ async def list_refs(call: Call) -> Response:
         "tags": [ref_item(r) for r in refs if r.kind == "tag"],
         "converts": [],
     }
-    if call.request.query_params.get("include_prs") in ("1", "true", "True"):
+    if flag(call.request, "include_prs"):
         body["pullRequests"] = []
     return JSONResponse(body)
 
@@ -39,10 +40,7 @@ async def list_commits(call: Call) -> Response:
     storage = call.hub.storage
     commit = await call.run(storage.resolve, record.key, check_revision(call.params["rev"]))
     page = call.hub.config.page_size
-    try:
-        number = int(call.request.query_params.get("p", "0"))
-    except ValueError as err:
-        raise errors.BadRequest("query parameter 'p' must be an integer") from err
+    number = int_param(call.request, "p", 0, maximum=MAX_INT // page)
     rows = await call.run(storage.history, record.key, commit, offset=number * page, limit=page + 1)
     headers = {}
     if len(rows) > page:
@@ -54,11 +52,11 @@ async def list_commits(call: Call) -> Response:
 async def branch(call: Call) -> Response:
     """POST creates from ``startingPoint`` (default ``main``, 409 if taken); DELETE removes."""
     record = await call.writable_repo()
-    name = check_revision(call.params["ref"])
     storage = call.hub.storage
     if call.request.method == "DELETE":
-        await call.run(storage.delete_ref, record.key, "branch", name)
+        await call.run(storage.delete_ref, record.key, "branch", check_revision(call.params["ref"]))
         return JSONResponse({})
+    name = check_ref_name(call.params["ref"], kind="branch")
     body = await read_json(call.request, call.hub.config.max_json_bytes)
     start = body.get("startingPoint") or MAIN
     if not isinstance(start, str):
@@ -80,5 +78,5 @@ async def tag(call: Call) -> Response:
     if not isinstance(name, str):
         raise errors.BadRequest("field 'tag' (string) is required")
     commit = await call.run(storage.resolve, record.key, check_revision(call.params["ref"]))
-    await call.run(storage.create_ref, record.key, "tag", check_revision(name), commit)
+    await call.run(storage.create_ref, record.key, "tag", check_ref_name(name, kind="tag"), commit)
     return JSONResponse({})

@@ -105,4 +105,4 @@ async def get_repo_info(call: Call) -> Response:
     storage = call.hub.storage
     commit = await call.run(storage.resolve, record.key, revision)
     files = await call.run(storage.list_files, record.key, commit)
-    return JSONResponse(repo_info(record, sha=commit.sha, files=files))
+    return await call.json(await call.run(repo_info, record, sha=commit.sha, files=files))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from nnparts.registry.errors import Forbidden
+
+_NUMBER = re.compile(r"[0-9]{1,18}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -37,14 +41,20 @@ class UrlSigner:
         return urlencode({"size": size, "repo": repo, "exp": expires, "sig": self._sign(grant)})
 
     def check(self, oid: str, params: dict[str, str], *, now: float | None = None) -> UploadGrant:
-        """Return the grant of a signed URL; a bad, tampered or expired signature raises 403."""
-        try:
-            grant = UploadGrant(
-                oid=oid, size=int(params["size"]), repo=params["repo"], expires=int(params["exp"])
-            )
-            signature = params["sig"]
-        except (KeyError, ValueError) as err:
-            raise Forbidden("upload URL is not signed") from err
+        """Return the grant of a signed URL; a bad, tampered or expired signature raises 403.
+
+        Every field is checked for its exact shape first (ASCII digits, 64 lowercase hex), so a
+        hostile value is a 403 like any other bad signature, never an exception of the parser."""
+        size, exp = params.get("size", ""), params.get("exp", "")
+        repo, signature = params.get("repo"), params.get("sig", "")
+        if (
+            repo is None
+            or not _NUMBER.fullmatch(size)
+            or not _NUMBER.fullmatch(exp)
+            or not _SIGNATURE.fullmatch(signature)
+        ):
+            raise Forbidden("upload URL is not signed")
+        grant = UploadGrant(oid=oid, size=int(size), repo=repo, expires=int(exp))
         if not hmac.compare_digest(signature, self._sign(grant)):
             raise Forbidden("upload URL signature is invalid")
         if grant.expires < (time.time() if now is None else now):

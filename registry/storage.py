@@ -4,7 +4,7 @@
 folder on disk::
 
     <root>/
-    ├── registry.sqlite3        repos, repo_tags, blobs, trees, commits, refs (WAL mode)
+    ├── registry.sqlite3        repos, repo_tags, blobs, repo_blobs, trees, commits, refs (WAL)
     ├── registry.sqlite3-wal    SQLite write-ahead log (transient)
     ├── blobs/
     │   └── ab/cd/abcd…ef       one file per blob, named by its full sha256
@@ -14,7 +14,14 @@ A tree is the full flat file list of a commit, stored once per distinct content 
 sha1 over its sorted entries), so a commit that changes one file adds one tree. A commit is applied
 in a single ``BEGIN IMMEDIATE`` transaction that checks the parent, writes the tree, the commit row
 and the moved ref together: a reader (or a restart after ``kill -9``) sees all of it or none of it.
-Blobs are written before the transaction, so an interrupted commit can leave only unreferenced blobs.
+Blobs are written before the transaction, so an interrupted commit can leave only unreferenced blobs;
+:mod:`blob_gc` removes them (a failed commit's at once, a killed process's on the next start).
+
+Tenant isolation: blob files are shared by content, but ``repo_blobs`` records which blobs each
+repository may reference: those it was sent (an LFS upload through its signed URL, or the bytes of a
+regular file in one of its commits). An ``lfsFile`` naming any other blob is refused as if it had never
+been uploaded, and LFS batch/verify answer per repository, so a sha256 learnt elsewhere neither
+reveals whether the blob exists nor lets another tenant publish it.
 
 Thread safety: one SQLite connection per thread, writes serialised by a lock, ``busy_timeout`` for
 other processes. Costs: a commit is O(files in the branch); listing and search use indexes.
@@ -34,9 +41,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nnparts.registry import errors
+from nnparts.registry.blob_gc import GcReport, Holds, all_blobs, collect
 from nnparts.registry.blobstore import BlobInfo, BlobStore, BlobWriter
 from nnparts.registry.cardmeta import CardMeta, Value, parse_card
-from nnparts.registry.names import is_commit_sha
+from nnparts.registry.names import check_ref_name, is_commit_sha
 from nnparts.registry.sqlite_pool import SqlitePool
 
 RefKind = Literal["branch", "tag"]
@@ -169,7 +177,8 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def resolve(self, key: RepoKey, revision: str) -> CommitRecord:
-        """A branch, tag (also ``refs/heads/x``, ``refs/tags/x``) or full sha -> its commit."""
+        """A full commit sha (tried first, so no ref can redirect a pinned sha), a branch or a
+        tag (also ``refs/heads/x``, ``refs/tags/x``) -> its commit."""
 
     @abc.abstractmethod
     def list_files(self, key: RepoKey, commit: CommitRecord) -> list[FileEntry]:
@@ -189,7 +198,8 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def create_ref(self, key: RepoKey, kind: RefKind, name: str, commit: CommitRecord) -> None:
-        """Point a new branch or tag at ``commit``; ``AlreadyExists`` if the name is taken."""
+        """Point a new branch or tag at ``commit``; ``AlreadyExists`` if the name is taken,
+        ``BadRequest`` for a name refused by :func:`names.check_ref_name`."""
 
     @abc.abstractmethod
     def delete_ref(self, key: RepoKey, kind: RefKind, name: str) -> None:
@@ -209,8 +219,9 @@ class Storage(abc.ABC):
         """Insert many repos in one transaction (existing ids are skipped); return the count added."""
 
     @abc.abstractmethod
-    def blob(self, sha256: str) -> BlobInfo | None:
-        """A registered blob, or ``None``."""
+    def repo_blob(self, key: RepoKey, sha256: str) -> BlobInfo | None:
+        """A stored blob that repo ``key`` may reference (see the module docstring), or ``None``:
+        also when the blob exists but was sent only to other repositories."""
 
     @abc.abstractmethod
     def blob_path(self, sha256: str) -> Path:
@@ -218,15 +229,25 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def put_blob(self, data: bytes) -> BlobInfo:
-        """Store bytes as a blob (it becomes registered once a commit uses it)."""
+        """Store bytes as a blob for a commit in progress; it is held (safe from collection) until
+        :meth:`release_blobs`, and registered once a commit uses it."""
+
+    @abc.abstractmethod
+    def release_blobs(self, shas: Sequence[str], *, discard: bool) -> GcReport:
+        """Drop the holds of :meth:`put_blob`; with ``discard`` (the commit failed) remove those
+        blobs now unless something else references or holds them."""
+
+    @abc.abstractmethod
+    def collect_garbage(self, *, min_age_s: float) -> GcReport:
+        """Remove every blob (and tree) nothing references whose file is older than ``min_age_s``."""
 
     @abc.abstractmethod
     def blob_writer(self, size: int) -> BlobWriter:
         """A streaming writer for an LFS upload; pass its result to :meth:`register_blob`."""
 
     @abc.abstractmethod
-    def register_blob(self, info: BlobInfo) -> None:
-        """Record an uploaded blob so that commits and LFS verify can find it."""
+    def register_blob(self, key: RepoKey, info: BlobInfo) -> None:
+        """Record a blob uploaded to repo ``key``, so that its commits and LFS verify find it."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -247,6 +268,9 @@ CREATE TABLE IF NOT EXISTS repo_tags(
 CREATE INDEX IF NOT EXISTS repo_tags_rid ON repo_tags(rid);
 CREATE TABLE IF NOT EXISTS blobs(
     sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, git_oid TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repo_blobs(
+    rid INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY(rid, sha256)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repo_blobs_sha ON repo_blobs(sha256);
 CREATE TABLE IF NOT EXISTS trees(
     tree_id TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
     git_oid TEXT NOT NULL, lfs INTEGER NOT NULL, PRIMARY KEY(tree_id, path)) WITHOUT ROWID;
@@ -254,6 +278,8 @@ CREATE TABLE IF NOT EXISTS commits(
     rid INTEGER NOT NULL, sha TEXT NOT NULL, parent TEXT, tree_id TEXT NOT NULL,
     title TEXT NOT NULL, message TEXT NOT NULL, author TEXT NOT NULL, date TEXT NOT NULL,
     PRIMARY KEY(rid, sha)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS commits_tree ON commits(tree_id);
+CREATE INDEX IF NOT EXISTS trees_sha ON trees(sha256);
 CREATE TABLE IF NOT EXISTS refs(
     rid INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, sha TEXT NOT NULL,
     PRIMARY KEY(rid, kind, name)) WITHOUT ROWID;
@@ -282,17 +308,31 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
 class FilesystemStorage(Storage):
     """:class:`Storage` in a folder: SQLite (WAL) metadata plus a :class:`BlobStore`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, gc_min_age_s: float | None = None) -> None:
+        """Open (or create) the store at ``root``; with ``gc_min_age_s``, collect garbage older
+        than that now (:meth:`collect_garbage`)."""
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.blobs = BlobStore(root)
         self.blobs.clean_tmp()
+        self.holds = Holds()
         self._db_path = root / "registry.sqlite3"
         self._db = SqlitePool(self._db_path, cache_kib=65536)
         self._write_lock = self._db.write_lock
         with self._write_lock:
-            self._conn().executescript(_SCHEMA)
-            self._conn().execute("PRAGMA optimize")
+            conn = self._conn()
+            had_grants = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='repo_blobs'"
+            ).fetchone()
+            conn.executescript(_SCHEMA)
+            if not had_grants:  # a store older than repo_blobs: grant each repo its history
+                conn.execute(
+                    "INSERT OR IGNORE INTO repo_blobs SELECT DISTINCT c.rid, t.sha256"
+                    " FROM commits c JOIN trees t ON t.tree_id = c.tree_id"
+                )
+            conn.execute("PRAGMA optimize")
+        if gc_min_age_s is not None:
+            self.collect_garbage(min_age_s=gc_min_age_s)
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -342,8 +382,12 @@ class FilesystemStorage(Storage):
     def delete_repo(self, key: RepoKey) -> None:
         with self._write() as conn:
             rid = self._rid(conn, key)
-            for table in ("refs", "commits", "repo_tags", "repos"):
+            trees = [r[0] for r in conn.execute("SELECT DISTINCT tree_id FROM commits WHERE rid=?", (rid,))]
+            shas = [r[0] for r in conn.execute("SELECT sha256 FROM repo_blobs WHERE rid=?", (rid,))]
+            for table in ("refs", "commits", "repo_tags", "repo_blobs", "repos"):
                 conn.execute(f"DELETE FROM {table} WHERE rid=?", (rid,))
+        # its files go now, unless another repo references, holds or was sent them
+        collect(self._db, self.blobs, self.holds, shas, min_age_s=0, keep_granted=True, trees=trees)
 
     def get_repo(self, key: RepoKey) -> RepoRecord:
         row = (
@@ -361,6 +405,12 @@ class FilesystemStorage(Storage):
     # -- revisions and trees -------------------------------------------------------------------
 
     def _resolve(self, conn: sqlite3.Connection, rid: int, key: RepoKey, revision: str) -> CommitRecord:
+        if is_commit_sha(revision):
+            row = conn.execute(
+                f"SELECT {_COMMIT_COLS} FROM commits WHERE rid=? AND sha=?", (rid, revision)
+            ).fetchone()
+            if row is not None:
+                return _commit_from_row(row)
         name = revision
         kinds: tuple[str, ...] = ("branch", "tag")
         if revision.startswith("refs/heads/"):
@@ -373,8 +423,6 @@ class FilesystemStorage(Storage):
             ).fetchone()
             if row is not None:
                 return self._commit_row(conn, rid, str(row[0]), key, revision)
-        if is_commit_sha(revision):
-            return self._commit_row(conn, rid, revision, key, revision)
         raise errors.RevisionNotFound(f"revision {revision!r} not found in {key.id!r}")
 
     def _commit_row(
@@ -434,13 +482,14 @@ class FilesystemStorage(Storage):
             files = {f.path: f for f in self._files_in(conn, head.tree_id)}
             for op in request.ops:
                 _apply(files, op, key)
-            self._check_lfs_blobs(conn, request.ops)
+            self._check_lfs_blobs(conn, rid, request.ops)
             for op in request.ops:
                 if op.blob is not None:
                     conn.execute(
                         "INSERT OR IGNORE INTO blobs VALUES (?,?,?)",
                         (op.blob.sha256, op.blob.size, op.blob.git_oid),
                     )
+                    conn.execute("INSERT OR IGNORE INTO repo_blobs VALUES (?,?)", (rid, op.blob.sha256))
             entries = list(files.values())
             tree_id = tree_id_of(entries)
             if conn.execute("SELECT 1 FROM trees WHERE tree_id=? LIMIT 1", (tree_id,)).fetchone() is None:
@@ -468,11 +517,11 @@ class FilesystemStorage(Storage):
         rows = conn.execute("SELECT path, size, sha256, git_oid, lfs FROM trees WHERE tree_id=?", (tree_id,))
         return [FileEntry(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
-    def _check_lfs_blobs(self, conn: sqlite3.Connection, ops: Sequence[CommitOp]) -> None:
+    def _check_lfs_blobs(self, conn: sqlite3.Connection, rid: int, ops: Sequence[CommitOp]) -> None:
         for op in ops:
             if op.kind == "add" and op.lfs and op.blob is not None:
-                row = conn.execute("SELECT size FROM blobs WHERE sha256=?", (op.blob.sha256,)).fetchone()
-                if row is None or int(row[0]) != op.blob.size:
+                info = self._granted(conn, rid, op.blob.sha256)
+                if info is None or info.size != op.blob.size:
                     raise errors.LfsObjectMissing(
                         f"LFS object {op.blob.sha256} ({op.blob.size} bytes) for {op.path!r} "
                         "was not uploaded",
@@ -501,6 +550,7 @@ class FilesystemStorage(Storage):
         return [RefRecord(r[0], r[1], r[2]) for r in rows]
 
     def create_ref(self, key: RepoKey, kind: RefKind, name: str, commit: CommitRecord) -> None:
+        check_ref_name(name, kind=kind)
         with self._write() as conn:
             rid = self._rid(conn, key)
             taken = conn.execute(
@@ -589,12 +639,16 @@ class FilesystemStorage(Storage):
 
     # -- blobs ---------------------------------------------------------------------------------
 
-    def blob(self, sha256: str) -> BlobInfo | None:
-        row = (
-            self._conn()
-            .execute("SELECT sha256, size, git_oid FROM blobs WHERE sha256=?", (sha256,))
-            .fetchone()
-        )
+    def repo_blob(self, key: RepoKey, sha256: str) -> BlobInfo | None:
+        conn = self._conn()
+        return self._granted(conn, self._rid(conn, key), sha256)
+
+    def _granted(self, conn: sqlite3.Connection, rid: int, sha256: str) -> BlobInfo | None:
+        row = conn.execute(
+            "SELECT b.sha256, b.size, b.git_oid FROM repo_blobs g JOIN blobs b ON b.sha256 = g.sha256"
+            " WHERE g.rid=? AND g.sha256=?",
+            (rid, sha256),
+        ).fetchone()
         if row is None or not self.blobs.path(sha256).is_file():
             return None
         return BlobInfo(row[0], row[1], row[2])
@@ -603,14 +657,31 @@ class FilesystemStorage(Storage):
         return self.blobs.path(sha256)
 
     def put_blob(self, data: bytes) -> BlobInfo:
-        return self.blobs.put_bytes(data)
+        info = self.blobs.put_bytes(data)
+        self.holds.hold(info.sha256)
+        return info
+
+    def release_blobs(self, shas: Sequence[str], *, discard: bool) -> GcReport:
+        for sha in shas:
+            self.holds.release(sha)
+        if not discard:
+            return GcReport(0, 0, 0)
+        return collect(self._db, self.blobs, self.holds, shas, min_age_s=0, keep_granted=True)
+
+    def collect_garbage(self, *, min_age_s: float) -> GcReport:
+        return collect(
+            self._db, self.blobs, self.holds, all_blobs(self.blobs), min_age_s=min_age_s,
+            keep_granted=False, trees=None,
+        )  # fmt: skip
 
     def blob_writer(self, size: int) -> BlobWriter:
         return self.blobs.writer(size)
 
-    def register_blob(self, info: BlobInfo) -> None:
+    def register_blob(self, key: RepoKey, info: BlobInfo) -> None:
         with self._write() as conn:
+            rid = self._rid(conn, key)
             conn.execute("INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (info.sha256, info.size, info.git_oid))
+            conn.execute("INSERT OR IGNORE INTO repo_blobs VALUES (?,?)", (rid, info.sha256))
 
 
 _REPO_COLS = (

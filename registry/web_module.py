@@ -14,6 +14,7 @@ from starlette.responses import Response
 from nnparts.registry.catalog import ModuleRow
 from nnparts.registry.storage import RepoKey
 from nnparts.registry.web_render import per_class_chart, split_front_matter
+from nnparts.registry.web_requires import Requirement, requirements
 from nnparts.schemas.errors import NnpartsError
 from nnparts.schemas.manifest import ModuleManifest
 
@@ -61,7 +62,7 @@ async def _render_module(view: View, row: ModuleRow, versions: list[ModuleRow]) 
     loaded = await view.run(_load, view, row)
     if loaded is None:
         return view.not_found(f"The manifest of {row.id}@{row.version} is no longer stored here.")
-    manifest, card = loaded
+    manifest, card, requires = loaded
     first_class = manifest.classes[0].name if manifest.classes else row.id
     return view.render(
         "module.html",
@@ -72,12 +73,14 @@ async def _render_module(view: View, row: ModuleRow, versions: list[ModuleRow]) 
         chart=per_class_chart(manifest.metrics.get("per_class")),
         overall=_numbers(manifest.metrics.get("overall")),
         install_class=first_class,
+        requires=requires,
         params=[(k, json.dumps(v, sort_keys=True)) for k, v in sorted(manifest.method_params.items())],
     )
 
 
-def _load(view: View, row: ModuleRow) -> tuple[ModuleManifest, Card | None] | None:
-    """The manifest at the catalogued commit, and the folder's (or the repo's) README."""
+def _load(view: View, row: ModuleRow) -> tuple[ModuleManifest, Card | None, tuple[Requirement, ...]] | None:
+    """The manifest at the catalogued commit, the folder's (or the repo's) README, and what the
+    module requires (read from the raw document, see :mod:`web_requires`)."""
     storage = view.hub.storage
     ns, name = row.repo.split("/", 1)
     key = RepoKey("model", ns, name)
@@ -87,7 +90,8 @@ def _load(view: View, row: ModuleRow) -> tuple[ModuleManifest, Card | None] | No
         entry = storage.get_file(key, commit, prefix + "manifest.json")
         doc = json.loads(storage.blob_path(entry.sha256).read_bytes())
         manifest = ModuleManifest.from_dict(doc, source=f"{row.repo}/{prefix}manifest.json")
-    except (NnpartsError, OSError, ValueError, KeyError, TypeError):
+        requires = requirements(doc)
+    except (NnpartsError, OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     for candidate in dict.fromkeys([prefix + "README.md", "README.md"]):
         try:
@@ -95,11 +99,11 @@ def _load(view: View, row: ModuleRow) -> tuple[ModuleManifest, Card | None] | No
         except NnpartsError:
             continue
         if readme.size > MAX_CARD_BYTES:
-            return manifest, Card(candidate, "", f"(model card of {readme.size} bytes not shown)")
+            return manifest, Card(candidate, "", f"(model card of {readme.size} bytes not shown)"), requires
         text = storage.blob_path(readme.sha256).read_bytes().decode("utf-8", "replace")
         front, body = split_front_matter(text)
-        return manifest, Card(candidate, front, body)
-    return manifest, None
+        return manifest, Card(candidate, front, body), requires
+    return manifest, None, requires
 
 
 def _numbers(value: Any) -> list[tuple[str, float]]:
