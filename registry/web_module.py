@@ -17,6 +17,7 @@ from nnparts.registry.web_render import per_class_chart, split_front_matter
 from nnparts.registry.web_requires import Requirement, requirements
 from nnparts.schemas.errors import NnpartsError
 from nnparts.schemas.manifest import ModuleManifest
+from nnparts.schemas.signature import MAX_SIGNATURE_BYTES, SIGNATURE_NAME, claimed_fingerprint
 
 if TYPE_CHECKING:
     from nnparts.registry.web import View
@@ -63,6 +64,7 @@ async def _render_module(view: View, row: ModuleRow, versions: list[ModuleRow]) 
     if loaded is None:
         return view.not_found(f"The manifest of {row.id}@{row.version} is no longer stored here.")
     manifest, card, requires = loaded
+    signer = await view.run(_signer, view, row)
     first_class = manifest.classes[0].name if manifest.classes else row.id
     return view.render(
         "module.html",
@@ -73,6 +75,7 @@ async def _render_module(view: View, row: ModuleRow, versions: list[ModuleRow]) 
         chart=per_class_chart(manifest.metrics.get("per_class")),
         overall=_numbers(manifest.metrics.get("overall")),
         install_class=first_class,
+        signer=signer,
         requires=requires,
         params=[(k, json.dumps(v, sort_keys=True)) for k, v in sorted(manifest.method_params.items())],
     )
@@ -104,6 +107,18 @@ def _load(view: View, row: ModuleRow) -> tuple[ModuleManifest, Card | None, tupl
         front, body = split_front_matter(text)
         return manifest, Card(candidate, front, body), requires
     return manifest, None, requires
+
+
+def _signer(view: View, row: ModuleRow) -> str | None:
+    """The key fingerprint the folder's ``package.sig`` claims (not verified here), or None."""
+    storage, key = view.hub.storage, RepoKey("model", *row.repo.split("/", 1))
+    try:
+        path = f"{row.path}/{SIGNATURE_NAME}" if row.path else SIGNATURE_NAME
+        sig = storage.get_file(key, storage.resolve(key, row.commit), path)
+        raw = storage.blob_path(sig.sha256).read_bytes() if sig.size <= MAX_SIGNATURE_BYTES else None
+    except (NnpartsError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return claimed_fingerprint(raw)
 
 
 def _numbers(value: Any) -> list[tuple[str, float]]:

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("registry_cmds", "show_command", "Show one module's manifest."),
     "list": ("registry_cmds", "list_command", "List the modules of a registry."),
     "yank": ("registry_cmds", "yank_command", "Mark a module version as yanked."),
+    "sign": ("sign", "sign_command", "Sign a module package folder in place (package.sig)."),
+    "bundle": ("bundle", "bundle_group", "Export or import an offline bundle of locked packages."),
     "decompose": ("decompose", "decompose_command", "Cut a model into one module per class."),
     "reengineer": (
         "reengineer",

@@ -234,3 +234,16 @@ def report_assembly(path: Path, onnx: Path | None) -> None:
             f"max |onnxruntime - torch| = {diff:.1e}" if diff is not None else "onnxruntime not installed"
         )
         click.echo(f"exported {onnx} ({checked})")
+
+
+def trust_option(f: F) -> F:
+    """``--trust KEY.pem`` (repeatable): packages must be signed by one of these public keys."""
+    return click.option(
+        "--trust",
+        "trust",
+        multiple=True,
+        metavar="PUB.pem",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Require every package to be signed by this public key (repeatable: any of them); "
+        "rules per registry or namespace live in $NNPARTS_HOME/trust.toml.",
+    )(f)

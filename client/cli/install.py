@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nnparts.client.cli._options import open_registries, registries_option
+from nnparts.client.cli._options import default_home, open_registries, registries_option, trust_option
 from nnparts.schemas.errors import UsageError
 
 
@@ -47,6 +47,7 @@ def _input(value: str | None) -> tuple[int, int, int] | None:
     "--frozen", is_flag=True, help="Install exactly what --lock pins; offline when already installed."
 )
 @click.option("--explain", is_flag=True, help="Print why each module was chosen over its rivals.")
+@trust_option
 def install_command(
     classes: tuple[str, ...],
     registries: tuple[str, ...],
@@ -57,6 +58,7 @@ def install_command(
     lock: Path,
     frozen: bool,
     explain: bool,
+    trust: tuple[Path, ...],
 ) -> None:
     """Install modules for each CLASS (name or alias) from the registries, highest priority first.
 
@@ -65,6 +67,9 @@ def install_command(
     """
     from nnparts.client.resolve import Constraints, install, install_frozen
     from nnparts.client.resolve import explain as explain_plan
+    from nnparts.client.trust import load_policy
+
+    gate = load_policy(default_home(), trust)  # --trust keys and $NNPARTS_HOME/trust.toml
 
     if frozen:
         if classes:
@@ -73,7 +78,7 @@ def install_command(
                 hint=f"remove {' '.join(classes)}",
             )
         backends = open_registries(registries) if registries else []
-        result = install_frozen(lock, registries=backends)
+        result = install_frozen(lock, registries=backends, gate=gate)
         click.echo(
             f"{len(result.paths)} modules installed from {lock} ({result.fetched} fetched, the rest verified in the cache)"
         )
@@ -87,7 +92,9 @@ def install_command(
     constraints = Constraints(
         min_accuracy=min_accuracy, max_density=max_density, prefer=prefer, input=_input(input_spec)
     )
-    result = install(list(classes), open_registries(registries), constraints=constraints, lock_path=lock)
+    result = install(
+        list(classes), open_registries(registries), constraints=constraints, lock_path=lock, gate=gate
+    )
     assert result.plan is not None
     if explain:
         for line in explain_plan(result.plan):
@@ -98,4 +105,6 @@ def install_command(
         click.echo(
             f"{p.requested:<16} {p.entry.ref:<40} {p.entry.origin:<24} {p.entry.accuracy:8.2%} {p.entry.bytes:9d}"
         )
-    click.echo(f"wrote {lock} ({len(result.lock.modules)} modules, {result.fetched} fetched)")
+    signed = sum(1 for m in result.lock.modules if m.signer is not None)
+    verified = f", {signed} signatures verified" if signed else ""
+    click.echo(f"wrote {lock} ({len(result.lock.modules)} modules, {result.fetched} fetched{verified})")

@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 import click
 
+from nnparts.client.cli.sign import echo_signed, sign_key_option
 from nnparts.index import IndexBackend, open_index
 from nnparts.schemas.index_entry import IndexEntry
+from nnparts.schemas.signature import claimed_fingerprint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,9 +46,12 @@ def _open(registry: str | None) -> IndexBackend:
 @click.command("publish")
 @click.argument("package", metavar="DIR", type=click.Path(path_type=Path))
 @registry_option
-def publish_command(package: Path, registry: str | None) -> None:
-    """Verify the module package in DIR and publish it to the registry."""
+@sign_key_option("--sign-key", "Sign the package first, in place", required=False)
+def publish_command(package: Path, registry: str | None, key: Path | None) -> None:
+    """Verify the module package in DIR and publish it (and its package.sig, if signed) to the registry."""
     index = _open(registry)
+    if key is not None:
+        echo_signed(package, key)
     entry = index.publish(package)
     click.echo(
         f"published {entry.ref} ({', '.join(entry.class_names)}; {_size(entry.bytes)}) to {index.name}"
@@ -82,8 +87,10 @@ def show_command(module_id: str, version: str | None, as_json: bool, registry: s
     index = _open(registry)
     entry = index.get(module_id, version)
     manifest = index.manifest(entry)
+    signer = claimed_fingerprint(index.signature(entry))
     if as_json:
-        _echo_json({"entry": entry.to_dict(), "manifest": manifest.to_dict()})
+        signature = {"signed": signer is not None, "key": signer}
+        _echo_json({"entry": entry.to_dict(), "manifest": manifest.to_dict(), "signature": signature})
         return
     metrics = manifest.metrics
     classes = "; ".join(
@@ -107,6 +114,7 @@ def show_command(module_id: str, version: str | None, as_json: bool, registry: s
         ("license", manifest.license),
         ("published", entry.published),
         ("manifest", entry.manifest_sha256),
+        ("signature", f"signed by key {signer} (install --trust verifies it)" if signer else "unsigned"),
         ("registry", index.name),
     ]
     if entry.yanked:

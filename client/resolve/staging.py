@@ -19,13 +19,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
 from nnparts.index.base import IndexBackend
-from nnparts.schemas.errors import NnpartsError
+from nnparts.schemas.errors import IntegrityError, NnpartsError
 from nnparts.schemas.index_entry import IndexEntry
 from nnparts.schemas.integrity import atomic_write_bytes
 from nnparts.schemas.package import manifest_sha256, verify_package
@@ -49,13 +49,18 @@ class Candidate:
 
 
 class PackageGate(Protocol):
-    """Decides whether a package may be installed.
+    """Decides whether a package may be installed (the trust policy)."""
 
-    Returns the verified signer (recorded in the lock), or None when the policy does not ask for a
-    signature. Raises ``TrustError`` to refuse; the whole install is then abandoned.
-    """
+    def covers(self, candidate: Candidate) -> bool:
+        """Whether a signature matters for ``candidate`` (its ``signature`` may still be None)."""
+        ...
 
-    def __call__(self, candidate: Candidate) -> Signer | None: ...
+    def __call__(self, candidate: Candidate) -> Signer | None:
+        """The verified signer (recorded in the lock), or None when no signature is asked for.
+
+        Raises ``TrustError`` to refuse; the whole install is then abandoned.
+        """
+        ...
 
 
 def intact(path: Path, sha: str) -> bool:
@@ -102,39 +107,75 @@ class StagedInstall:
     def is_cached(self, sha: str) -> bool:
         return sha in self._moves or intact(self.root / sha, sha)
 
-    def place(self, ref: str, sha: str, *, registry: str, registry_url: str,
-              source: Source | None, pinned: Signer | None = None) -> Path:  # fmt: skip
+    def place(
+        self,
+        ref: str,
+        sha: str,
+        *,
+        registry: str,
+        registry_url: str,
+        source: Source | None,
+        pinned: Signer | None = None,
+    ) -> Path:
         """The folder of package ``sha`` for reading now (cached, or staged), after the gate passed it.
 
         ``source`` gives the backend and entry to fetch from; it is called only when the package
-        is not cached, or (with a gate) to find the signature of a cached package that lacks one.
+        is not cached, or, when the gate covers it, to find the signature of a cached package
+        that lacks one.
         """
         if sha in self._moves:
             return self._moves[sha]
+        module_id = ref.rsplit("@", 1)[0]
         folder = self.root / sha
+        candidate = Candidate(ref, module_id, registry, registry_url, sha, folder, None, pinned)
         if intact(folder, sha):
-            signature = self._cached_signature(folder, sha, source)
+            signature = self._cached_signature(candidate, source)
         else:
             if source is None:
-                raise NnpartsError(f"{ref} is not installed and no registry is open for it")
+                raise IntegrityError(f"{ref} is not installed and no registry is open for it")
             backend, entry = source()
             folder = backend.fetch(entry, self._stage() / sha)
             self.fetched += 1
             self._moves[sha] = folder
             signature = folder / SIGNATURE_NAME if (folder / SIGNATURE_NAME).is_file() else None
         if self.gate is not None:
-            module_id = ref.rsplit("@", 1)[0]
-            candidate = Candidate(ref, module_id, registry, registry_url, sha, folder, signature, pinned)
-            self.signers[sha] = self.gate(candidate)
+            self.signers[sha] = self.gate(replace(candidate, folder=folder, signature=signature))
         return folder
 
-    def _cached_signature(self, folder: Path, sha: str, source: Source | None) -> Path | None:
-        """``folder/package.sig``, else (with a gate) the registry's signature, staged for the commit."""
-        own = folder / SIGNATURE_NAME
+    def adopt(
+        self, ref: str, sha: str, folder: Path, *, registry: str, registry_url: str, pinned: Signer | None
+    ) -> None:
+        """Take a package already written under :meth:`staging_dir` (an offline bundle): check that it
+        is intact and is ``sha``, show it to the gate, and move it into the cache at the commit.
+
+        Raises:
+            IntegrityError: the folder is not an intact package whose manifest has sha256 ``sha``.
+        """
+        if not intact(folder, sha):
+            verify_package(folder)  # raises the precise error when a file is corrupt
+            raise IntegrityError(f"{ref}: its manifest does not have sha256 {sha[:12]}...", path=str(folder))
+        signature = folder / SIGNATURE_NAME if (folder / SIGNATURE_NAME).is_file() else None
+        if self.gate is not None:
+            candidate = Candidate(
+                ref, ref.rsplit("@", 1)[0], registry, registry_url, sha, folder, signature, pinned
+            )
+            self.signers[sha] = self.gate(candidate)
+        self._moves[sha] = folder
+
+    def staging_dir(self) -> Path:
+        """This install's private folder under the cache root (created on first use)."""
+        return self._stage()
+
+    def _cached_signature(self, candidate: Candidate, source: Source | None) -> Path | None:
+        """``<folder>/package.sig``, else (when the gate covers the package) the registry's one,
+        staged to be added to the cached package at the commit."""
+        own = candidate.folder / SIGNATURE_NAME
         if own.is_file():
             return own
         if self.gate is None or source is None:
             return None
+        if candidate.pinned is None and not self.gate.covers(candidate):
+            return None  # no signature asked for: stay offline
         try:
             backend, entry = source()
             raw = backend.signature(entry)
@@ -142,9 +183,9 @@ class StagedInstall:
             return None
         if raw is None:
             return None
-        path = self._stage() / f"{sha}.sig"
+        path = self._stage() / f"{candidate.manifest_sha256}.sig"
         path.write_bytes(raw)
-        self._signatures[sha] = raw
+        self._signatures[candidate.manifest_sha256] = raw
         return path
 
     def _stage(self) -> Path:
@@ -158,6 +199,8 @@ class StagedInstall:
             dest = self.root / sha
             if dest.exists():  # a corrupt leftover, or a concurrent install won the race
                 if intact(dest, sha):
+                    if (staged / SIGNATURE_NAME).is_file():
+                        self._signatures.setdefault(sha, (staged / SIGNATURE_NAME).read_bytes())
                     continue
                 shutil.rmtree(dest)
             os.rename(staged, dest)
