@@ -39,6 +39,12 @@ def _number(digits: str) -> int:
     return int(digits) if len(digits) <= _DIGITS else _FAR
 
 
+def _magnitude(digits: str) -> tuple[int, str]:
+    """A sort key equal to the numeric order of decimal strings of any length."""
+    stripped = digits.lstrip("0")
+    return len(stripped), stripped
+
+
 def parse_range(header: str, size: int) -> tuple[ByteRange, ...] | None:
     """The ranges of ``header`` for a representation of ``size`` bytes (see the module docstring)."""
     unit, sep, spec_list = header.partition("=")
@@ -58,10 +64,10 @@ def parse_range(header: str, size: int) -> tuple[ByteRange, ...] | None:
             if suffix > 0 and size > 0:
                 wanted.append(ByteRange(max(0, size - suffix), size - 1))
             continue
+        if match[2] and _magnitude(match[2]) < _magnitude(match[1]):
+            return None  # last < first: an invalid range-spec makes the whole header invalid
         first = _number(match[1])
         last = _number(match[2]) if match[2] else _FAR
-        if last < first:
-            return None  # an invalid range-spec makes the whole header invalid
         if first < size:
             wanted.append(ByteRange(first, min(last, size - 1)))
     return _coalesce(wanted)

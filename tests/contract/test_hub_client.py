@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import urllib.error
-import urllib.request
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from raw_http import fetch
 
 pytestmark = [
     pytest.mark.network,
@@ -43,19 +41,6 @@ license: apache-2.0
 ---
 # A module
 """
-
-
-def fetch(
-    url: str, *, method: str = "GET", headers: dict[str, str] | None = None, data: bytes | None = None
-) -> tuple[int, Message, bytes]:
-    """One request with urllib; returns status, headers and body, closing everything."""
-    request = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
-    try:
-        with urllib.request.urlopen(request) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, err.headers, err.read()
 
 
 def fresh_repo(api: HfApi, repo_type: str = "model") -> str:

@@ -8,8 +8,6 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
@@ -19,24 +17,13 @@ from urllib.parse import urlparse
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from raw_http import fetch
 
 pytestmark = [
     pytest.mark.network,
     pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning"),
 ]
 Factory = Callable[..., Any]
-
-
-def fetch(
-    url: str, *, method: str = "GET", headers: dict[str, str] | None = None, data: bytes | None = None
-) -> tuple[int, Message, bytes]:
-    request = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, err.headers, err.read()
 
 
 def assert_wire_error(status: int, headers: Message, body: bytes, expected: int) -> None:

@@ -14,6 +14,7 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from web_registry import ThreadedServer
 
 from nnparts.registry import ServerConfig
+from nnparts.registry.web_requires import requirements
 from nnparts.schemas.errors import NnpartsError
 from nnparts.schemas.integrity import pretty_json
 from nnparts.schemas.validate import validate
@@ -64,9 +65,7 @@ def test_a_module_id_is_catalogued_only_from_its_own_namespace(server: ThreadedS
 def test_module_page_links_the_trunk_it_requires(server: ThreadedServer) -> None:
     doc = manifest_doc(module_id="alice/catmod", classes=(("cat", ()),))
     doc["requires"] = [
-        {"id": "alice/trunk", "version": "1.2.0", "manifest_sha256": TRUNK_SHA, "kind": "trunk"},
-        {"id": 5, "version": None},  # malformed entries are left out, never an error
-        "junk",
+        {"id": "alice/trunk", "version": "1.2.0", "manifest_sha256": TRUNK_SHA, "kind": "trunk"}
     ]
     publish(server, "alice-token", "alice/mods", {"cat/manifest.json": pretty_json(doc)})
     page = server.get("/modules/alice/catmod")
@@ -80,7 +79,7 @@ def test_module_page_links_the_trunk_it_requires(server: ThreadedServer) -> None
 
 def test_module_page_without_requires_has_no_section(server: ThreadedServer) -> None:
     doc = manifest_doc(module_id="alice/plain", classes=(("dog", ()),))
-    doc["requires"] = "not a list"
+    doc.pop("requires", None)
     publish(server, "alice-token", "alice/mods", {"dog/manifest.json": pretty_json(doc)})
     page = server.get("/modules/alice/plain")
     assert page.status == 200 and 'id="requires"' not in page.text
@@ -97,3 +96,16 @@ def test_trunk_manifest_page(server: ThreadedServer) -> None:
     page = server.get("/modules/alice/trunk?version=1.2.0")
     assert page.status == 200
     assert 'id="trunk-note"' in page.text and "shared trunk" in page.text
+
+
+@pytest.mark.parametrize("raw", [None, "not a list", [5, "junk", {"id": 5, "version": None}, {"id": "a/b"}]])
+def test_malformed_requires_are_left_out(raw: object) -> None:
+    assert requirements({"requires": raw}) == ()
+
+
+def test_requirements_keep_well_formed_entries() -> None:
+    (only,) = requirements(
+        {"requires": [{"id": "a/t", "version": "1.0.0", "manifest_sha256": "zz", "kind": 3}]}
+    )
+    assert (only.id, only.version, only.short_sha, only.kind) == ("a/t", "1.0.0", "", "")
+    assert only.url == "/modules/a/t?version=1.0.0"
