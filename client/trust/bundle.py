@@ -33,6 +33,7 @@ from typing import IO, Any
 from nnparts.client.resolve import installed_root, read_lockfile
 from nnparts.client.resolve.lockfile import LockedModule, Lockfile
 from nnparts.client.resolve.staging import PackageGate, StagedInstall, intact
+from nnparts.client.trust import _modelsign
 from nnparts.schemas.errors import FileMissing, IntegrityError, ManifestError, UsageError
 from nnparts.schemas.integrity import atomic_write_bytes, pretty_json
 from nnparts.schemas.package import MANIFEST_NAME, MAX_MANIFEST_BYTES, read_manifest, safe_relpath
@@ -149,10 +150,11 @@ def import_bundle(
     if not path.is_file():
         raise FileMissing(str(path), hint="pass a file written by `nnparts bundle export`")
     try:
-        tar = tarfile.open(path, mode="r:*")  # noqa: SIM115  (entered by the with below)
+        tar = tarfile.open(path, mode="r:")  # noqa: SIM115  (entered by the with below)
     except (tarfile.TarError, OSError) as exc:
         raise UsageError(
-            f"{path} is not a tar file ({exc})", hint="pass a file written by `nnparts bundle export`"
+            f"{path} is not an uncompressed tar file ({_modelsign.describe(exc)})",
+            hint="pass a file written by `nnparts bundle export`",
         ) from exc
     with tar, StagedInstall(root or installed_root(), gate) as staged:
         stage = staged.staging_dir() / "bundle"
