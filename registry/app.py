@@ -15,6 +15,7 @@ from nnparts.registry import (
     routes_listing,
     routes_refs,
     routes_repos,
+    routes_settings,
 )
 from nnparts.registry.auth import Authorizer
 from nnparts.registry.catalog import Catalog
@@ -57,7 +58,16 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
         listeners=(sync,),
     )
     router = Router(hub)
-    for module in (routes_repos, routes_listing, routes_refs, routes_commit, routes_lfs, routes_files):
+    routes = (
+        routes_repos,
+        routes_settings,
+        routes_listing,
+        routes_refs,
+        routes_commit,
+        routes_lfs,
+        routes_files,
+    )
+    for module in routes:
         module.register(router)
 
     @asynccontextmanager

@@ -172,6 +172,10 @@ class Storage(abc.ABC):
         """Forget a repo, its commits and refs (blobs stay until a garbage collection)."""
 
     @abc.abstractmethod
+    def set_private(self, key: RepoKey, private: bool) -> RepoRecord:
+        """Change a repo's visibility; ``RepoNotFound`` if absent."""
+
+    @abc.abstractmethod
     def get_repo(self, key: RepoKey) -> RepoRecord:
         """The repo (case-insensitive id); ``RepoNotFound`` if absent."""
 
@@ -388,6 +392,11 @@ class FilesystemStorage(Storage):
                 conn.execute(f"DELETE FROM {table} WHERE rid=?", (rid,))
         # its files go now, unless another repo references, holds or was sent them
         collect(self._db, self.blobs, self.holds, shas, min_age_s=0, keep_granted=True, trees=trees)
+
+    def set_private(self, key: RepoKey, private: bool) -> RepoRecord:
+        with self._write() as conn:
+            conn.execute("UPDATE repos SET private=? WHERE rid=?", (int(private), self._rid(conn, key)))
+        return self.get_repo(key)
 
     def get_repo(self, key: RepoKey) -> RepoRecord:
         row = (

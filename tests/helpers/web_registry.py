@@ -148,3 +148,11 @@ def bulk_commit(endpoint: str) -> None:
     ]
     ops.append(CommitOperationAdd("broken/manifest.json", b'{"id": "not a manifest"}'))
     api.create_commit(BULK_REPO, operations=ops, commit_message="many modules")
+
+
+def token_server(folder: Path, tokens: dict[str, Any], **config: Any) -> ThreadedServer:
+    """A :class:`ThreadedServer` in ``folder`` that checks the bearer ``tokens`` table."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = folder / "tokens.json"
+    table.write_text(json.dumps(tokens))
+    return ThreadedServer(ServerConfig(root=folder / "root", port=0, tokens_file=table, **config))

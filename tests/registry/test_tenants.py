@@ -12,9 +12,8 @@ import pytest
 from huggingface_hub import CommitOperationCopy, HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 from raw_http import fetch
-from web_registry import ThreadedServer
+from web_registry import ThreadedServer, token_server
 
-from nnparts.registry import ServerConfig
 from nnparts.registry.blobstore import BlobStore
 
 pytestmark = [
@@ -32,10 +31,7 @@ LFS = {"Content-Type": "application/vnd.git-lfs+json"}
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ThreadedServer]:
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps(TOKENS))
-    config = ServerConfig(root=tmp_path / "root", port=0, tokens_file=tokens, lfs_threshold_bytes=100)
-    srv = ThreadedServer(config)
+    srv = token_server(tmp_path, TOKENS, lfs_threshold_bytes=100)
     yield srv
     srv.stop()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +10,8 @@ from pathlib import Path
 import pytest
 from fake_package import manifest_doc
 from huggingface_hub import CommitOperationAdd, HfApi
-from web_registry import ThreadedServer
+from web_registry import ThreadedServer, token_server
 
-from nnparts.registry import ServerConfig
 from nnparts.registry.web_requires import requirements
 from nnparts.schemas.errors import NnpartsError
 from nnparts.schemas.integrity import pretty_json
@@ -31,9 +29,7 @@ TRUNK_SHA = hashlib.sha256(b"trunk manifest").hexdigest()
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ThreadedServer]:
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps(TOKENS))
-    srv = ThreadedServer(ServerConfig(root=tmp_path / "root", port=0, tokens_file=tokens))
+    srv = token_server(tmp_path, TOKENS)
     yield srv
     srv.stop()
 
