@@ -247,3 +247,16 @@ def trust_option(f: F) -> F:
         help="Require every package to be signed by this public key (repeatable: any of them); "
         "rules per registry or namespace live in $NNPARTS_HOME/trust.toml.",
     )(f)
+
+
+def sign_key_option(name: str, help: str, *, required: bool) -> Callable[[F], F]:
+    """``--key``/``--sign-key KEY.pem``: a PEM EC private key (password in ``$NNPARTS_KEY_PASSWORD``)."""
+    return click.option(
+        name,
+        "key",
+        required=required,
+        default=None,
+        metavar="KEY.pem",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help + " (an EC private key, P-256/384/521; password in $NNPARTS_KEY_PASSWORD).",
+    )

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
-from nnparts.client.cli.sign import echo_signed, sign_key_option
+from nnparts.client.cli._options import sign_key_option
+from nnparts.client.cli.sign import echo_signed
 from nnparts.index import IndexBackend, open_index
 from nnparts.schemas.index_entry import IndexEntry
 from nnparts.schemas.signature import claimed_fingerprint

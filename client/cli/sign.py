@@ -6,17 +6,7 @@ from pathlib import Path
 
 import click
 
-
-def sign_key_option(name: str, help: str, *, required: bool) -> click.Option:
-    return click.option(
-        name,
-        "key",
-        required=required,
-        default=None,
-        metavar="KEY.pem",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help=help + " (an EC private key, P-256/384/521; password in $NNPARTS_KEY_PASSWORD).",
-    )
+from nnparts.client.cli._options import sign_key_option
 
 
 @click.command("sign")
