@@ -6,13 +6,15 @@ that every file is verified against its manifest before anything reads its conte
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import struct
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from nnparts.schemas.errors import IntegrityError
 
@@ -93,17 +95,25 @@ def safetensors_data_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a per-process temporary file beside ``path``, fsync, then ``os.replace``."""
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A per-process temporary file beside ``path``; on a clean exit fsync and ``os.replace`` it to
+    ``path``, on an error remove it (``path`` is then untouched)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to a per-process temporary file beside ``path``, fsync, then ``os.replace``."""
+    with atomic_writer(path) as fh:
+        fh.write(data)

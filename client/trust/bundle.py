@@ -24,7 +24,6 @@ import json
 import os
 import re
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from nnparts.client.resolve.lockfile import LockedModule, Lockfile
 from nnparts.client.resolve.staging import PackageGate, StagedInstall, intact
 from nnparts.client.trust import _modelsign
 from nnparts.schemas.errors import FileMissing, IntegrityError, ManifestError, UsageError
-from nnparts.schemas.integrity import atomic_write_bytes, pretty_json
+from nnparts.schemas.integrity import atomic_write_bytes, atomic_writer, pretty_json
 from nnparts.schemas.package import MANIFEST_NAME, MAX_MANIFEST_BYTES, read_manifest, safe_relpath
 from nnparts.schemas.signature import MAX_SIGNATURE_BYTES, SIGNATURE_NAME
 
@@ -104,26 +103,15 @@ def export_bundle(
             }
         )
     index = pretty_json({"schema_version": BUNDLE_SCHEMA_VERSION, "packages": rows})
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     total = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                _add_bytes(tar, INDEX_NAME, index)
-                _add_bytes(tar, LOCK_NAME, lock_file.read_bytes())
-                for name, path in members:
-                    size = path.stat().st_size
-                    total += size
-                    with open(path, "rb") as src:
-                        tar.addfile(_info(name, size), src)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(out) as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        _add_bytes(tar, INDEX_NAME, index)
+        _add_bytes(tar, LOCK_NAME, lock_file.read_bytes())
+        for name, path in members:
+            size = path.stat().st_size
+            total += size
+            with open(path, "rb") as src:
+                tar.addfile(_info(name, size), src)
     return BundleReport(len(rows), sum(1 for r in rows if r["signed"]), total, lock)
 
 
