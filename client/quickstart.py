@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,9 @@ from nnparts.client.zoo.meta import Accuracy
 from nnparts.client.zoo.origin import save_origin
 from nnparts.client.zoo.training import train_classifier
 from nnparts.index.base import IndexBackend
-from nnparts.schemas.integrity import pretty_json, sha256_bytes
-from nnparts.schemas.manifest import InputSpec, ModuleManifest
-from nnparts.schemas.package import read_manifest
+from nnparts.schemas.integrity import atomic_write_bytes, pretty_json, sha256_bytes
+from nnparts.schemas.manifest import InputSpec, ModuleManifest, Requirement
+from nnparts.schemas.package import MANIFEST_NAME, read_manifest
 
 DIGITS = InputSpec(1, 8, 8, (0.3,), (0.4,))
 GROUPS = {"digits-0to4": ("0", "1", "2", "3", "4"), "digits-5to9": ("5", "6", "7", "8", "9")}
@@ -74,23 +75,46 @@ def _train(
     return model.cpu(), evaluate(model.cpu(), test, DIGITS).top1
 
 
-def publish_next_free(registry: IndexBackend, package: Path) -> None:
-    """Publish ``package``; if its ``id@version`` is taken by other bytes (modules of an earlier
-    nnparts, or other settings), publish it as the next free patch version instead of failing:
-    published versions are immutable, and the quickstart must run again after an upgrade."""
-    manifest = read_manifest(package)
-    mine = sha256_bytes((package / "manifest.json").read_bytes())
-    taken = {e.version: e.manifest_sha256 for e in registry.list(include_yanked=True) if e.id == manifest.id}
-    if taken.get(manifest.version, mine) != mine:
-        major, minor, patch = version_key(manifest.version)[0][:3]
-        while f"{major}.{minor}.{patch}" in taken:
-            patch += 1
-        doc = manifest.to_dict() | {"version": f"{major}.{minor}.{patch}"}
-        ModuleManifest.from_dict(doc, source=str(package / "manifest.json"))  # still valid
-        tmp = package / "manifest.json.tmp"
-        tmp.write_bytes(pretty_json(doc))
-        tmp.replace(package / "manifest.json")
-    registry.publish(package)
+def _at_version(manifest: ModuleManifest, version: str, trunk: Requirement | None) -> bytes:
+    changes: dict[str, Any] = {"version": version}
+    if trunk is not None:
+        changes["requires"] = (trunk,)
+    doc = manifest.with_changes(**changes).to_dict()
+    ModuleManifest.from_dict(doc)  # still valid
+    return pretty_json(doc)
+
+
+def publish_next_free(registry: IndexBackend, packages: Sequence[Path]) -> None:
+    """Publish one decomposition (its trunk first, if any); if an ``id@version`` is taken by other
+    bytes (modules of an earlier nnparts, or other settings), publish all of them as the next patch
+    version free for every one, with the tails' trunk pins rewritten to match: published versions
+    are immutable, and the quickstart must run again after an upgrade."""
+    manifests = [read_manifest(p) for p in packages]
+    order = sorted(range(len(packages)), key=lambda i: manifests[i].kind != "trunk")
+    ids = {m.id for m in manifests}
+    taken: dict[tuple[str, str], str] = {
+        (e.id, e.version): e.manifest_sha256 for e in registry.list(include_yanked=True) if e.id in ids
+    }
+    major, minor, patch = version_key(manifests[0].version)[0][:3]
+    while True:
+        version = f"{major}.{minor}.{patch}"
+        docs: dict[int, bytes] = {}
+        trunk: Requirement | None = None
+        for i in order:
+            m = manifests[i]
+            docs[i] = _at_version(m, version, trunk if m.trunk is not None else None)
+            if m.kind == "trunk":
+                trunk = Requirement(m.id, version, sha256_bytes(docs[i]), "trunk", m.total_bytes)
+        if all(
+            taken.get((manifests[i].id, version), sha256_bytes(d)) == sha256_bytes(d) for i, d in docs.items()
+        ):
+            break
+        patch += 1
+    for i in order:
+        manifest_file = packages[i] / MANIFEST_NAME
+        if manifest_file.read_bytes() != docs[i]:
+            atomic_write_bytes(manifest_file, docs[i])
+        registry.publish(packages[i])
 
 
 def run_quickstart(
@@ -99,14 +123,17 @@ def run_quickstart(
     *,
     device: str = "cpu",
     epochs: int = 30,
-    steps: int = 300,
+    tune_epochs: float = 3.0,
     progress: bool = True,
     log: Any = print,
 ) -> QuickstartReport:
     report = QuickstartReport()
     t0 = time.perf_counter()
     settings = ExtractSettings(
-        device=device, batch_size=256, progress=progress, params={"steps": steps, "eval_every": 10}
+        device=device,
+        batch_size=256,
+        progress=progress,
+        params={"tail_epochs": tune_epochs, "trunk_epochs": tune_epochs / 3, "augment": "crop"},
     )
     for seed, (name, classes) in enumerate(GROUPS.items()):
         log(f"[1/5] training origin {name} on digits {', '.join(classes)}")
@@ -133,10 +160,12 @@ def run_quickstart(
             origin_dir, "digits", workdir / "modules" / name, settings=settings, overwrite=True
         )
         report.timings[f"decompose {name}"] = time.perf_counter() - t1
-        log(f"[3/5] publishing {len(written)} modules to {registry.url}")
+        log(f"[3/5] publishing {len(written)} packages to {registry.url}")
+        publish_next_free(registry, [w.path for w in written])
         for w in written:
-            publish_next_free(registry, w.path)
             m = w.manifest
+            if m.kind == "trunk":
+                continue
             report.modules[m.classes[0].name] = {
                 "origin": name,
                 "binary_accuracy": m.metrics["overall"]["accuracy"],

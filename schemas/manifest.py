@@ -13,7 +13,8 @@ from typing import Any, Literal
 from nnparts.schemas.validate import validate
 
 SCHEMA_VERSION = 1
-Kind = Literal["class_module", "sub_model", "assembled"]
+Kind = Literal["class_module", "sub_model", "assembled", "trunk"]
+OutputType = Literal["ovr_score", "logits", "features"]
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,36 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """A package this one runs on (a class module's trunk), pinned by its manifest's sha256."""
+
+    id: str
+    version: str
+    manifest_sha256: str
+    kind: Literal["trunk"] = "trunk"
+    bytes: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "version": self.version,
+            "manifest_sha256": self.manifest_sha256,
+            "kind": self.kind,
+        }
+        if self.bytes is not None:
+            d["bytes"] = self.bytes
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Requirement:
+        return cls(d["id"], d["version"], d["manifest_sha256"], d["kind"], d.get("bytes"))
+
+
+@dataclass(frozen=True)
 class ModuleManifest:
     id: str
     name: str
@@ -214,7 +245,7 @@ class ModuleManifest:
     mask: MaskInfo
     metrics: dict[str, Any]
     input: InputSpec
-    output_type: Literal["ovr_score", "logits"]
+    output_type: OutputType
     output_size: int
     calibration: Calibration
     graph: str
@@ -223,6 +254,7 @@ class ModuleManifest:
     license: str
     tool_version: str
     parts: tuple[Part, ...] = ()
+    requires: tuple[Requirement, ...] = ()
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -235,6 +267,11 @@ class ModuleManifest:
             if f.path == path:
                 return f
         raise KeyError(path)
+
+    @property
+    def trunk(self) -> Requirement | None:
+        """The trunk this module runs on, if it is a tail."""
+        return next((r for r in self.requires if r.kind == "trunk"), None)
 
     @property
     def total_bytes(self) -> int:
@@ -304,6 +341,7 @@ class ModuleManifest:
                 Part(p["id"], p["version"], p["manifest_sha256"], tuple(p["classes"]), p["path"])
                 for p in d.get("parts", [])
             ),
+            requires=tuple(Requirement.from_dict(r) for r in d.get("requires", [])),
             description=d.get("description", ""),
             extra={k: v for k, v in d.items() if k not in known},
         )
@@ -332,6 +370,8 @@ class ModuleManifest:
         }
         if self.parts:
             d["parts"] = [p.to_dict() for p in self.parts]
+        if self.requires:
+            d["requires"] = [r.to_dict() for r in self.requires]
         if self.description:
             d["description"] = self.description
         d.update(self.extra)
@@ -359,5 +399,6 @@ _KNOWN_KEYS = (
     "license",
     "tool",
     "parts",
+    "requires",
     "description",
 )

@@ -14,11 +14,12 @@ shapes are checked by the torch-side loader (``nnparts.client.pack``) against ``
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from nnparts.schemas.errors import FileMissing, IntegrityError, ManifestError
 from nnparts.schemas.integrity import read_safetensors_header, sha256_bytes, verify_file
-from nnparts.schemas.manifest import ModuleManifest
+from nnparts.schemas.manifest import ModuleManifest, Requirement
 
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -91,3 +92,27 @@ def verify_package(package: str | Path, manifest: ModuleManifest | None = None) 
                     f"tensor {key!r} listed in the manifest is absent from {t.file}", path=str(root)
                 )
     return m
+
+
+def find_trunk(package: str | Path, need: Requirement, search: Sequence[Path] = ()) -> Path:
+    """The folder of the trunk ``need`` pins: a folder named by its manifest sha256 under one of
+    ``search`` (install caches, an assembly's ``trunks/``) or a sibling of ``package`` (as
+    ``nnparts decompose`` writes them). Only a folder whose manifest has exactly the pinned sha256
+    qualifies; its files are verified when it is loaded.
+
+    Raises:
+        FileMissing: no such folder.
+    """
+    root = Path(package)
+    candidates = [r / need.manifest_sha256 for r in search]
+    if root.parent.is_dir():
+        candidates += sorted(p for p in root.parent.iterdir() if p.is_dir() and p != root)
+    for folder in candidates:
+        manifest = folder / MANIFEST_NAME
+        if manifest.is_file() and sha256_bytes(manifest.read_bytes()) == need.manifest_sha256:
+            return folder
+    raise FileMissing(
+        f"trunk {need.ref} (manifest {need.manifest_sha256[:12]}...) of {root}",
+        hint="install the module with `nnparts install` (it installs the trunk too), or keep the "
+        "trunk folder `nnparts decompose` wrote beside it",
+    )

@@ -14,8 +14,12 @@ from tqdm.auto import tqdm
 from nnparts.client.assemble.package import Assembly, PartSpec, load_assembly, write_assembly
 from nnparts.client.assemble.runtime import Stitch, fit_stitch
 from nnparts.client.data import DataSplit, load_split
+from nnparts.client.data.transforms import to_tensor
 from nnparts.client.pack.loader import load_package
 from nnparts.client.resolve.installer import install_frozen
+from nnparts.client.zoo.latency import ImageModel
+from nnparts.client.zoo.meta import MODEL_JSON
+from nnparts.client.zoo.origin import load_origin
 from nnparts.schemas.errors import UsageError
 from nnparts.schemas.package import read_manifest
 
@@ -161,7 +165,6 @@ def evaluate_module(
 ) -> dict[str, Any]:
     """One-vs-rest metrics of a class module on the data sets that hold its class (every other
     image of those data sets is a negative)."""
-    from nnparts.client.data.transforms import to_tensor
     from nnparts.client.extract.calibrate import binary_metrics, calibrated
 
     loaded = load_package(path)
@@ -192,6 +195,32 @@ def evaluate_module(
     s, p = torch.cat(scores), torch.cat(positive)
     metrics = binary_metrics(calibrated(s, m.calibration), p)
     return {"split": split, "samples": len(p), "overall": metrics, "datasets": list(data_specs)}
+
+
+def image_model(path: str | Path) -> tuple[ImageModel, tuple[int, int, int]]:
+    """Any package as a uint8-NHWC-images-to-outputs callable (input conversion included), with the
+    image shape (height, width, channels) it expects: an origin, a module (on its trunk), a trunk,
+    a sub-model or an assembly."""
+    root = Path(path)
+    if (root / MODEL_JSON).is_file():
+        origin = load_origin(root)
+        spec, module = origin.meta.input, origin.module.eval()
+    else:
+        m = read_manifest(root)
+        if m.kind == "assembled" or m.output_type == "logits":
+            assembled = (
+                load_assembly(root) if m.kind == "assembled" else draft_assembly(*parts_from_paths([root]))
+            )
+            model = assembled.model()
+            first = assembled.parts[0][0].manifest.input
+            return model, (first.height, first.width, first.channels)
+        spec, module = m.input, load_package(root).network()
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = module(to_tensor(images, spec))
+        return out
+
+    return run, (spec.height, spec.width, spec.channels)
 
 
 def evaluate_package(path: str | Path, data_specs: Sequence[str], **kwargs: Any) -> dict[str, Any]:

@@ -7,9 +7,11 @@ Layout::
     │                        ``files`` lists assembly.json and every part file (sha256, bytes)
     ├── assembly.json        class order, decision rule, abstain threshold, per-part columns and
     │                        calibration (which may override the part's own)
-    └── parts/
-        ├── 00-<slug>/       a complete module package (manifest.json, graph.json, weights...)
-        └── 01-<slug>/ ...
+    ├── parts/
+    │   ├── 00-<slug>/       a complete module package (manifest.json, graph.json, weights...)
+    │   └── 01-<slug>/ ...
+    └── trunks/
+        └── <sha256>/        each trunk package the parts run on, once, by its manifest sha256
 
 Loading verifies the assembly's manifest and every file, then loads each part with the ordinary
 package loader (which verifies again against the part's own manifest). No registry is needed.
@@ -24,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from nnparts.client.assemble.runtime import AssembledModel, AssembledPart, Stitch
+from nnparts.client.home import installed_root
 from nnparts.client.pack.build import slug
 from nnparts.client.pack.loader import LoadedModule, load_package
 from nnparts.client.pack.writer import write_folder
 from nnparts.client.zoo.origin import tool_version
+from nnparts.client.zoo.runtime import GraphNet
 from nnparts.schemas.errors import IntegrityError, ManifestError, UsageError
 from nnparts.schemas.integrity import pretty_json, sha256_bytes, sha256_file
 from nnparts.schemas.manifest import (
@@ -39,9 +43,10 @@ from nnparts.schemas.manifest import (
     Origin,
     Part,
 )
-from nnparts.schemas.package import manifest_sha256, read_manifest, verify_package
+from nnparts.schemas.package import MANIFEST_NAME, find_trunk, manifest_sha256, read_manifest, verify_package
 
 ASSEMBLY_FILE = "assembly.json"
+TRUNKS_DIR = "trunks"
 
 
 @dataclass(frozen=True)
@@ -65,20 +70,26 @@ class Assembly:
 
     def model(self) -> AssembledModel:
         parts = []
+        trunks: dict[Path, GraphNet] = {}  # one network per trunk package, shared by its tails
         for loaded, spec in self.parts:
             m = loaded.manifest
             if m.output_type == "ovr_score":
                 columns: tuple[int, ...] = (self.classes.index(spec.classes[0]),)
             else:
                 columns = tuple(self.classes.index(c) for c in m.class_names)
+            trunk = loaded.trunk
+            if trunk is not None and trunk.path not in trunks:
+                trunks[trunk.path] = trunk.own_network()
             parts.append(
                 AssembledPart(
-                    loaded.network(),
+                    loaded.own_network(),
                     m.input,
                     spec.calibration or m.calibration,
                     m.output_type,
                     columns,
                     m.origin.weights_sha256,
+                    trunks[trunk.path] if trunk is not None else None,
+                    m.trunk.manifest_sha256 if m.trunk is not None else None,
                 )
             )
         return AssembledModel(
@@ -114,8 +125,10 @@ def write_assembly(
     name: str = "assembly",
     overwrite: bool = False,
     stitch: Stitch | None = None,
+    trunk_search: Sequence[Path] = (),
 ) -> ModuleManifest:
-    """Copy the part packages under ``out_dir/parts`` and write the assembly's manifest."""
+    """Copy the part packages under ``out_dir/parts`` (their trunks under ``out_dir/trunks``, once
+    each) and write the assembly's manifest."""
     target = Path(out_dir)
     if target.exists() and not overwrite:
         raise UsageError(f"output folder already exists: {target}", hint="choose a new --out or remove it")
@@ -134,6 +147,11 @@ def write_assembly(
         folder = f"parts/{i:02d}-{slug(m.name)[:40]}"
         for f in ("manifest.json", *(e.path for e in m.files)):
             files[f"{folder}/{f}"] = (spec.path / f).read_bytes()
+        if m.trunk is not None:
+            trunk_dir = find_trunk(spec.path, m.trunk, [*trunk_search, installed_root()])
+            trunk_manifest = verify_package(trunk_dir)
+            for f in (MANIFEST_NAME, *(e.path for e in trunk_manifest.files)):
+                files[f"{TRUNKS_DIR}/{m.trunk.manifest_sha256}/{f}"] = (trunk_dir / f).read_bytes()
         cal = spec.calibration
         part_docs.append(
             {"path": folder, "classes": list(spec.classes), "calibration": cal.to_dict() if cal else None}
@@ -143,6 +161,15 @@ def write_assembly(
     files[ASSEMBLY_FILE] = assembly_bytes
     datasets = sorted({m.origin.dataset for m in manifests})
     params = sum(m.mask.params_after for m in manifests)
+    trunk_params = {
+        r.manifest_sha256: m.metrics.get("cost", {}).get("trunk_params", 0)
+        for m in manifests
+        if (r := m.trunk) is not None
+    }
+    # a tail's params_after counts its trunk; the assembly holds each trunk once
+    params -= sum(m.metrics.get("cost", {}).get("trunk_params", 0) for m in manifests if m.trunk) - sum(
+        trunk_params.values()
+    )
     first = manifests[0]
     manifest = ModuleManifest(
         id=f"assembled/{slug(name)}",
@@ -200,7 +227,12 @@ def load_assembly(path: str | Path) -> Assembly:
                 f"part {pin.id} does not match the assembly's pinned manifest", path=str(folder)
             )
         cal = Calibration(**part["calibration"]) if part.get("calibration") else None
-        loaded.append((load_package(folder), PartSpec(folder, tuple(part["classes"]), cal)))
+        loaded.append(
+            (
+                load_package(folder, trunk_search=[root / TRUNKS_DIR]),
+                PartSpec(folder, tuple(part["classes"]), cal),
+            )
+        )
     stitch = Stitch.from_dict(doc["stitch"]) if doc.get("stitch") else None
     return Assembly(
         root, manifest, tuple(doc["classes"]), doc["rule"], doc.get("abstain"), tuple(loaded), stitch

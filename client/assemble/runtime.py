@@ -2,8 +2,11 @@
 
 :class:`AssembledModel` takes uint8 NHWC images, feeds every part through its own input spec (size,
 channels, mean/std; images are converted once per distinct spec), and returns one calibrated log-odds
-column per class, in the assembly's class order. Parts cut from the same origin that begin with an
-identical trunk (same nodes, same tensors) run that trunk once, then their own tails.
+column per class, in the assembly's class order. Class modules that run on the same trunk package
+run it once per batch; their tails, when they have the same structure (one width profile), are
+stacked into one grouped network (:mod:`nnparts.client.zoo.stacked`) and run as one computation, so
+k classes of one origin cost about trunk + k x tail. Older parts cut from the same origin that begin
+with identical leading layers (same nodes, same tensors) run those layers once, then their own rest.
 
 Decision rules: ``argmax`` of calibrated scores (default), or Pan & Rajan's ``vote`` (a unique
 positive module wins; otherwise the highest score). With ``abstain`` set, a sample whose best
@@ -26,6 +29,7 @@ from nnparts.client.data.transforms import to_tensor
 from nnparts.client.extract.heads import ovr_scores
 from nnparts.client.zoo.ir import Node
 from nnparts.client.zoo.runtime import GraphNet
+from nnparts.client.zoo.stacked import stack, stackable, structure_key
 from nnparts.schemas.errors import UsageError
 from nnparts.schemas.manifest import Calibration, InputSpec
 
@@ -42,6 +46,37 @@ class AssembledPart:
     output_type: str
     columns: tuple[int, ...]  # assembly column of each output (ovr: one; logits: one per class)
     origin_sha256: str
+    trunk: GraphNet | None = None  # the trunk ``net`` runs on (a tail), shared by identity
+    trunk_sha256: str | None = None
+
+
+class _TrunkGroup(nn.Module):
+    """One trunk and the tails that run on it: stacked blocks of equal structure, the rest alone."""
+
+    def __init__(self, trunk: GraphNet, parts: Sequence[tuple[int, AssembledPart]]) -> None:
+        super().__init__()
+        self.trunk = trunk
+        by_shape: dict[object, list[tuple[int, AssembledPart]]] = {}
+        for i, part in parts:
+            by_shape.setdefault(structure_key(part.net.graph, part.net.state_tensors()), []).append((i, part))
+        self.blocks = nn.ModuleList()
+        self.members: list[list[int]] = []
+        for members in by_shape.values():
+            nets = [p.net for _, p in members]
+            tensors = [n.state_tensors() for n in nets]
+            if len(members) > 1 and stackable([n.graph for n in nets], tensors):
+                joined = stack([n.graph for n in nets], tensors)
+                self.blocks.append(GraphNet(joined.graph, joined.tensors).eval())
+                self.members.append([i for i, _ in members])
+            else:
+                for i, part in members:
+                    self.blocks.append(part.net)
+                    self.members.append([i])
+
+    @property
+    def stacked(self) -> list[int]:
+        """Number of tails in each block."""
+        return [len(m) for m in self.members]
 
 
 def _node_key(node: Node, tensors: dict[str, torch.Tensor]) -> str:
@@ -156,20 +191,52 @@ class AssembledModel(nn.Module):
             raise UsageError("every class of the assembly must be answered by exactly one module output")
         self.groups: list[tuple[list[int], int]] = []  # (part indices, shared trunk length)
         by_origin: dict[tuple[str, InputSpec], list[int]] = {}
+        by_trunk: dict[tuple[str, InputSpec], list[int]] = {}
         for i, p in enumerate(self.parts):
-            by_origin.setdefault((p.origin_sha256, p.input), []).append(i)
+            if p.trunk is not None and p.trunk_sha256 is not None:
+                by_trunk.setdefault((p.trunk_sha256, p.input), []).append(i)
+            else:
+                by_origin.setdefault((p.origin_sha256, p.input), []).append(i)
         for members in by_origin.values():
             self.groups.append((members, shared_prefix([self.parts[i].net for i in members])))
+        self.trunk_groups = nn.ModuleList()
+        self.trunk_inputs: list[InputSpec] = []
+        for (_, spec), members in by_trunk.items():
+            trunk = self.parts[members[0]].trunk
+            assert trunk is not None
+            self.trunk_groups.append(_TrunkGroup(trunk, [(i, self.parts[i]) for i in members]))
+            self.trunk_inputs.append(spec)
 
     @property
     def shared_trunk_nodes(self) -> list[int]:
         return [n for _, n in self.groups]
+
+    def _put(self, out: torch.Tensor, part: AssembledPart, y: torch.Tensor) -> None:
+        if part.output_type == "logits":
+            y = ovr_scores(y)
+        cal = part.calibration
+        if cal.method != "none":
+            y = y / cal.temperature + cal.bias
+        out[:, list(part.columns)] = y
 
     def scores(self, images: torch.Tensor) -> torch.Tensor:
         """Calibrated log-odds (N, K) for uint8 NHWC ``images``."""
         device = next(self.parameters()).device
         out = torch.empty(images.shape[0], len(self.classes), device=device)
         inputs: dict[InputSpec, torch.Tensor] = {}
+        for group, spec in zip(self.trunk_groups, self.trunk_inputs, strict=True):
+            assert isinstance(group, _TrunkGroup)
+            if spec not in inputs:
+                inputs[spec] = to_tensor(images, spec, device=device)
+            features = group.trunk(inputs[spec])
+            for block, members in zip(group.blocks, group.members, strict=True):
+                y = block(features)
+                start = 0
+                for i in members:
+                    part = self.parts[i]
+                    width = len(part.columns) if part.output_type == "logits" else 1
+                    self._put(out, part, y[:, start : start + width])
+                    start += width
         for members, trunk_len in self.groups:
             spec = self.parts[members[0]].input
             if spec not in inputs:
@@ -182,13 +249,7 @@ class AssembledModel(nn.Module):
                 preset = first.run_values(x, stop_after=stop)
             for i in members:
                 part = self.parts[i]
-                y = part.net.run_values(x, preset=preset)[part.net.graph.output]
-                if part.output_type == "logits":
-                    y = ovr_scores(y)
-                cal = part.calibration
-                if cal.method != "none":
-                    y = y / cal.temperature + cal.bias
-                out[:, list(part.columns)] = y
+                self._put(out, part, part.net.run_values(x, preset=preset)[part.net.graph.output])
         return out
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

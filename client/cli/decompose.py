@@ -14,6 +14,44 @@ if TYPE_CHECKING:
     from nnparts.client.data import DataSpec
 
 
+def _fraction(name: str, value: float | None, *, upper_open: bool = False) -> float | None:
+    if value is None:
+        return None
+    if not (0.0 < value < 1.0 if upper_open else 0.0 < value <= 1.0):
+        raise UsageError(
+            f"{name} must be a fraction in (0, 1{')' if upper_open else ']'}, got {value}",
+            hint=f"e.g. {name} 0.3",
+        )
+    return value
+
+
+def channel_params(
+    trunk: str, trunk_goal: float | None, flops_goal: float | None, epochs: float | None, augment: str | None
+) -> dict[str, object]:
+    """The trunk + tails settings the options ask for (only those given; the rest are defaults)."""
+    params: dict[str, object] = {}
+    if trunk == "none":
+        params.update(trunk_fraction=None, tail_goal=0.35)
+    elif trunk != "auto":
+        try:
+            params["trunk_fraction"] = _fraction("--trunk", float(trunk), upper_open=True)
+        except ValueError:
+            raise UsageError(f"--trunk must be auto, none or a fraction in (0, 1), got {trunk!r}") from None
+    given = {
+        "trunk_goal": _fraction("--trunk-goal", trunk_goal),
+        "tail_goal": _fraction("--flops-goal", flops_goal),
+        "augment": augment,
+    }
+    if epochs is not None:
+        if not 0.0 < epochs <= 1000.0 or epochs != epochs:
+            raise UsageError(
+                f"--epochs must be a positive number of epochs, got {epochs}", hint="e.g. --epochs 3"
+            )
+        given.update(tail_epochs=epochs, trunk_epochs=epochs / 3)
+    params.update({k: v for k, v in given.items() if v is not None})
+    return params
+
+
 @click.command(name="decompose")
 @click.argument("model", type=click.Path(path_type=Path))
 @data_option()
@@ -34,25 +72,42 @@ if TYPE_CHECKING:
     show_default=True,
     help="channel: physically smaller structured modules; activation: Pan & Rajan (keeps every weight).",
 )
-@click.option("--steps", type=int, default=None, help="Mask-search steps per class (channel; default 300).")
 @click.option(
-    "--lam", type=float, default=None, help="FLOPs penalty weight of the mask search (channel; default 2.0)."
+    "--trunk",
+    "trunk",
+    default="auto",
+    show_default=True,
+    metavar="auto|none|F",
+    help="channel: cut a shared trunk at the last cut point holding at most F of the FLOPs "
+    "(auto: 0.7); none: standalone modules.",
+)
+@click.option(
+    "--trunk-goal",
+    type=float,
+    default=None,
+    help="FLOPs of the pruned trunk, as a fraction of the origin's (channel; default 0.3).",
 )
 @click.option(
     "--flops-goal",
     type=float,
     default=None,
-    help="Steer each module's FLOPs down to this fraction of the origin (channel; default: penalty only).",
+    help="FLOPs of each class's tail, as a fraction of the origin's (channel; default 0.045 with a "
+    "trunk, 0.35 without).",
+)
+@click.option(
+    "--epochs",
+    type=float,
+    default=None,
+    help="Fine-tuning epochs of the tails (channel; default 3); the trunk gets a third of them.",
+)
+@click.option(
+    "--augment",
+    type=click.Choice(["none", "crop", "flip", "crop+flip"]),
+    default=None,
+    help="Training-batch augmentation of the fine-tuning (channel; default crop+flip).",
 )
 @click.option(
     "--version", "version", default="1.0.0", show_default=True, help="Version written into each manifest."
-)
-@click.option(
-    "--shared-trunk",
-    "trunk",
-    type=float,
-    default=None,
-    help="Keep the leading layers holding this fraction of FLOPs whole, shared by all modules (channel).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing module folders under --out.")
@@ -65,10 +120,11 @@ def decompose_command(
     out: Path,
     classes: tuple[str, ...],
     method: str,
-    steps: int | None,
-    lam: float | None,
+    trunk: str,
+    trunk_goal: float | None,
     flops_goal: float | None,
-    trunk: float | None,
+    epochs: float | None,
+    augment: str | None,
     version: str,
     seed: int,
     overwrite: bool,
@@ -84,14 +140,7 @@ def decompose_command(
 
     spec = check_spec(data)
     names = [c.strip() for item in classes for c in item.split(",") if c.strip()]
-    if trunk is not None and not 0.0 <= trunk < 1.0:
-        raise UsageError(f"--shared-trunk must be a fraction in [0, 1), got {trunk}")
-    if flops_goal is not None and not 0.0 < flops_goal <= 1.0:
-        raise UsageError(
-            f"--flops-goal must be a fraction in (0, 1], got {flops_goal}", hint="e.g. --flops-goal 0.5"
-        )
-    given = {"steps": steps, "lam": lam, "trunk_fraction": trunk, "flops_goal": flops_goal}
-    params = {k: v for k, v in given.items() if v is not None}
+    params = channel_params(trunk, trunk_goal, flops_goal, epochs, augment) if method == "channel" else {}
     settings = ExtractSettings(
         device=resolve_device(device), batch_size=batch_size, seed=seed, progress=not quiet, params=params
     )
@@ -100,7 +149,7 @@ def decompose_command(
         str(spec),
         out,
         classes=names or None,
-        method=method,
+        method="trunk" if method == "channel" else method,
         settings=settings,
         version=version,
         overwrite=overwrite,
@@ -110,6 +159,12 @@ def decompose_command(
     )
     for w in written:
         m = w.manifest
+        if m.kind == "trunk":
+            share = (m.mask.flops_after or 0) / max(m.mask.flops_before or 1, 1)
+            click.echo(
+                f"{'(trunk)':<16} {'':>10} {'':>8} {share:7.1%} {m.mask.params_after:8d} {m.total_bytes:9d}  {w.path}"
+            )
+            continue
         flops = (m.mask.flops_after or 0) / max(m.mask.flops_before or 1, 1)
         click.echo(
             f"{m.classes[0].name:<16} {m.metrics['overall']['accuracy']:10.2%} {m.metrics['overall']['recall']:8.2%} "

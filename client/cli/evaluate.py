@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 @data_option(multiple=True, required=True)
 @split_option("test")
 @json_option
+@click.option(
+    "--latency",
+    is_flag=True,
+    help='Also measure CPU latency at batch 1 and 64 (median of interleaved runs, 2 threads): "latency_ms".',
+)
 @device_option
 @batch_size_option(256)
 @quiet_option
@@ -36,6 +41,7 @@ def eval_command(
     data: tuple[DataSpec, ...],
     split: str,
     as_json: bool,
+    latency: bool,
     device: str,
     batch_size: int,
     quiet: bool,
@@ -58,6 +64,8 @@ def eval_command(
         report = evaluate_package(
             model, [str(s) for s in specs], split=split, batch_size=batch_size, device=dev
         )
+        if latency:
+            report["latency_ms"] = _latency(model)
         if as_json:
             click.echo(json.dumps({"path": str(model), "device": dev, **report}, indent=2))
         else:
@@ -65,6 +73,7 @@ def eval_command(
             click.echo(f"data   {', '.join(report['datasets'])} ({split}, {report['samples']} images)")
             for key, value in report["overall"].items():
                 click.echo(f"{key:<18} {value * 100:.2f} %")
+            _print_latency(report.get("latency_ms"))
         return
     if len(specs) != 1:
         raise UsageError("an origin model is evaluated on one data set", hint="pass --data once")
@@ -74,6 +83,7 @@ def eval_command(
     result = evaluate(
         loaded.module, subset, loaded.input_spec, batch_size=batch_size, device=dev, progress=not quiet
     )
+    timing = _latency(model) if latency else None
     if as_json:
         doc = {
             "model": loaded.name,
@@ -82,9 +92,28 @@ def eval_command(
             "device": dev,
             **result.to_dict(),
         }
+        if timing is not None:
+            doc["latency_ms"] = timing
         click.echo(json.dumps(doc, indent=2))
     else:
         _print_table(loaded.name, subset.spec, result)
+        _print_latency(timing)
+
+
+def _latency(model: Path) -> dict[str, object]:
+    from nnparts.client.assemble.build import image_model
+    from nnparts.client.zoo.latency import interleaved_latency
+
+    run, shape = image_model(model)
+    return interleaved_latency({"model": run}, shape)["model"]
+
+
+def _print_latency(timing: dict[str, object] | None) -> None:
+    if timing is not None:
+        click.echo(
+            f"latency (CPU, {timing['threads']} threads, median of {timing['rounds']}): "
+            f"batch 1 {timing['1']} ms, batch 64 {timing['64']} ms"
+        )
 
 
 def _print_table(name: str, spec: str, result: EvalResult) -> None:

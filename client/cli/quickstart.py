@@ -24,11 +24,17 @@ from nnparts.client.cli._options import device_option, quiet_option
     help="Where origins, modules, the lockfile and the assembly go (default $NNPARTS_HOME/quickstart).",
 )
 @click.option("--epochs", type=int, default=30, show_default=True, help="Training epochs per small CNN.")
-@click.option("--steps", type=int, default=300, show_default=True, help="Mask-search steps per module.")
+@click.option(
+    "--tune-epochs",
+    type=click.FloatRange(min=0.05, max=1000),
+    default=3.0,
+    show_default=True,
+    help="Fine-tuning epochs of the tails (the trunk gets a third).",
+)
 @device_option
 @quiet_option
 def quickstart_command(
-    registry: str | None, workdir: Path | None, epochs: int, steps: int, device: str, quiet: bool
+    registry: str | None, workdir: Path | None, epochs: int, tune_epochs: float, device: str, quiet: bool
 ) -> None:
     """Train two digit CNNs (0-4, 5-9), decompose them, publish the modules, install all ten digits by
     class name, assemble a 0-9 classifier and compare it with a model trained from scratch."""
@@ -47,7 +53,7 @@ def quickstart_command(
         backend,
         device=resolve_device(device),
         epochs=epochs,
-        steps=steps,
+        tune_epochs=tune_epochs,
         progress=not quiet,
         log=lambda msg: click.echo(msg, err=True),
     )

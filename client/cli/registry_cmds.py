@@ -50,13 +50,15 @@ def _open(registry: str | None) -> IndexBackend:
 @sign_key_option("--sign-key", "Sign the package first, in place", required=False)
 def publish_command(package: Path, registry: str | None, key: Path | None) -> None:
     """Verify the module package in DIR and publish it (and its package.sig, if signed) to the registry."""
+    from nnparts.client.resolve.publish import publish_package
+
     index = _open(registry)
-    if key is not None:
-        echo_signed(package, key)
-    entry = index.publish(package)
-    click.echo(
-        f"published {entry.ref} ({', '.join(entry.class_names)}; {_size(entry.bytes)}) to {index.name}"
-    )
+    sign = None if key is None else (lambda folder: echo_signed(folder, key))
+    for entry in publish_package(index, package, before=sign):
+        click.echo(
+            f"published {entry.ref} ({entry.kind}: {', '.join(entry.class_names)}; {_size(entry.bytes)}) "
+            f"to {index.name}"
+        )
 
 
 @click.command("search")
@@ -118,6 +120,9 @@ def show_command(module_id: str, version: str | None, as_json: bool, registry: s
         ("signature", f"signed by key {signer} (install --trust verifies it)" if signer else "unsigned"),
         ("registry", index.name),
     ]
+    for need in manifest.requires:
+        size = f", {_size(need.bytes)}" if need.bytes is not None else ""
+        rows.append(("requires", f"{need.kind} {need.ref} (manifest {need.manifest_sha256[:12]}...{size})"))
     if entry.yanked:
         rows.append(("yank reason", entry.yank_reason or "-"))
     click.echo(_table(("FIELD", "VALUE"), rows, header=False))

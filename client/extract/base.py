@@ -68,15 +68,16 @@ class ExtractedModule:
 
     graph: Graph
     tensors: dict[str, torch.Tensor]
-    kind: Literal["class_module", "sub_model"]
+    kind: Literal["class_module", "sub_model", "trunk"]
     classes: tuple[ClassEntry, ...]
     method: str
     params: dict[str, Any]
     mask: MaskInfo
     metrics: dict[str, Any]
-    output_type: Literal["ovr_score", "logits"]
+    output_type: Literal["ovr_score", "logits", "features"]
     output_size: int
     calibration: Calibration
+    on_trunk: bool = False  # the graph reads the output of the trunk extracted with it
 
     def network(self) -> GraphNet:
         return GraphNet(self.graph, self.tensors).eval()
@@ -103,6 +104,7 @@ _BUILTINS = {
     "channel": "nnparts.client.extract.decompose_channel",
     "activation": "nnparts.client.extract.decompose_activation",
     "seam": "nnparts.client.extract.seam",
+    "trunk": "nnparts.client.extract.decompose_trunk",
 }
 
 

@@ -27,7 +27,11 @@ from nnparts.client.zoo.origin import OriginModel, load_origin, tool_version
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.client.zoo.trace import trace_model
 from nnparts.schemas.errors import UnknownClass
-from nnparts.schemas.manifest import InputSpec, ModuleManifest
+from nnparts.schemas.manifest import InputSpec, ModuleManifest, Requirement
+from nnparts.schemas.package import manifest_sha256
+
+#: the folder under a decomposition's output that holds the trunk package
+TRUNK_FOLDER = "trunk"
 
 
 @dataclass(frozen=True)
@@ -114,12 +118,16 @@ def decompose(
     out_dir: str | Path,
     *,
     classes: Sequence[str] | None = None,
-    method: str = "channel",
+    method: str = "trunk",
     settings: ExtractSettings | None = None,
     version: str = "1.0.0",
     overwrite: bool = False,
 ) -> list[WrittenModule]:
-    """Cut one module per class out of an origin package and write them under ``out_dir/<class>``."""
+    """Cut one module per class out of an origin package and write them under ``out_dir/<class>``.
+
+    With a trunk (the default method), the trunk package is written first, to ``out_dir/trunk``, and
+    every class module pins it (id, version, manifest sha256) in its manifest's ``requires``.
+    """
     settings = settings or ExtractSettings()
     origin = load_origin(model_dir)
     wanted = resolve_classes(classes, origin.meta.classes)
@@ -127,14 +135,36 @@ def decompose(
     splits = load_splits(data_spec, origin.meta.classes, origin.meta.input)
     modules = get_extractor(method).extract(net, wanted, splits["train"], splits["val"], settings)
     origin_logits = score_batches(net.net, splits["test"], settings.batch_size, "cpu")
-    written = []
+    written: list[WrittenModule] = []
+    test = splits["test"]
+    requires: tuple[Requirement, ...] = ()
     for module in modules:
-        metrics = class_module_metrics(module, splits["test"], origin_logits, settings)
-        metrics["dataset"] = origin.meta.dataset
+        if module.kind == "trunk":
+            trunk_net = module.network().to(settings.device)
+            test = TensorData(
+                score_batches(trunk_net, splits["test"], settings.batch_size, settings.device), test.y
+            )
+            metrics: dict[str, Any] = {
+                "split": "test",
+                "samples": len(test),
+                "overall": {},
+                "dataset": origin.meta.dataset,
+                "selection": module.metrics,
+            }
+            path = Path(out_dir) / TRUNK_FOLDER
+        else:
+            metrics = class_module_metrics(module, test, origin_logits, settings)
+            metrics["dataset"] = origin.meta.dataset
+            path = Path(out_dir) / slug(module.classes[0].name)
         manifest = build_manifest(
             module, net.origin, origin.meta, metrics=metrics, version=version, tool_version=tool_version()
         )
-        path = Path(out_dir) / slug(module.classes[0].name)
+        if module.on_trunk:
+            manifest = manifest.with_changes(requires=requires)
         package = write_package(path, manifest, module.graph, module.tensors, overwrite=overwrite)
+        if module.kind == "trunk":
+            requires = (
+                Requirement(package.id, package.version, manifest_sha256(path), "trunk", package.total_bytes),
+            )
         written.append(WrittenModule(path, package))
     return written

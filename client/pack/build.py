@@ -52,9 +52,11 @@ def build_manifest(
 ) -> ModuleManifest:
     """The manifest of ``module`` (files and tensors are filled in by the writer)."""
     names = [c.name for c in module.classes]
+    if module.kind == "trunk":
+        names = ["trunk"]
     return ModuleManifest(
         id=module_id_override or module_id(origin.name, names, module.method),
-        name=" + ".join(names),
+        name=f"{origin.name} trunk" if module.kind == "trunk" else " + ".join(names),
         version=version,
         kind=module.kind,
         origin=origin,

@@ -9,18 +9,21 @@ safetensors, never with pickle.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
+from torch import nn
 
+from nnparts.client.home import installed_root
 from nnparts.client.pack.sparse import unpack, unpack_bits
 from nnparts.client.zoo.ir import Graph
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.schemas.errors import IntegrityError
 from nnparts.schemas.manifest import ModuleManifest
-from nnparts.schemas.package import read_manifest, safe_relpath, verify_package
+from nnparts.schemas.package import find_trunk, read_manifest, safe_relpath, verify_package
 
 _DTYPES = {
     "bool": torch.bool,
@@ -31,15 +34,34 @@ _DTYPES = {
 }
 
 
+class OnTrunk(nn.Module):
+    """A class module's tail run on its trunk's output: the module as one image-to-score network."""
+
+    def __init__(self, trunk: GraphNet, tail: GraphNet) -> None:
+        super().__init__()
+        self.trunk, self.tail = trunk, tail
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.tail(self.trunk(x))
+        return out
+
+
 @dataclass(frozen=True)
 class LoadedModule:
     path: Path
     manifest: ModuleManifest
     graph: Graph
     tensors: dict[str, torch.Tensor]
+    trunk: LoadedModule | None = None  # the verified trunk package a tail runs on
 
-    def network(self) -> GraphNet:
+    def own_network(self) -> GraphNet:
+        """This package's own graph (for a tail: without its trunk)."""
         return GraphNet(self.graph, self.tensors).eval()
+
+    def network(self) -> nn.Module:
+        """Images (normalised, NCHW) to outputs; a tail runs on its trunk."""
+        own = self.own_network()
+        return own if self.trunk is None else OnTrunk(self.trunk.own_network(), own).eval()
 
 
 def read_tensors(root: Path, manifest: ModuleManifest) -> dict[str, torch.Tensor]:
@@ -88,8 +110,11 @@ def read_tensors(root: Path, manifest: ModuleManifest) -> dict[str, torch.Tensor
     return out
 
 
-def load_package(package: str | Path) -> LoadedModule:
-    """Verify and load a module package (any kind). Raises IntegrityError/ManifestError on mismatch."""
+def load_package(package: str | Path, *, trunk_search: Sequence[Path] = ()) -> LoadedModule:
+    """Verify and load a module package (any kind), and the trunk a class module runs on.
+
+    Raises IntegrityError/ManifestError on a mismatch, FileMissing when a required trunk is absent.
+    """
     root = Path(package)
     manifest = verify_package(root, read_manifest(root))
     graph = Graph.from_dict(json.loads((root / safe_relpath(manifest.graph)).read_bytes()))
@@ -97,4 +122,19 @@ def load_package(package: str | Path) -> LoadedModule:
     unused = set(tensors) - set(graph.param_names())
     if unused:
         raise IntegrityError(f"tensors not used by the graph: {sorted(unused)[:5]}", path=str(root))
-    return LoadedModule(root, manifest, graph, tensors)
+    trunk = None
+    if manifest.trunk is not None:
+        trunk = load_package(find_trunk(root, manifest.trunk, [*trunk_search, installed_root()]))
+        if (
+            trunk.manifest.kind != "trunk"
+            or trunk.manifest.origin.weights_sha256 != manifest.origin.weights_sha256
+        ):
+            raise IntegrityError(
+                f"{trunk.path} is not a trunk of {manifest.id}'s origin", path=str(trunk.path)
+            )
+        if trunk.graph.output != graph.input_name:
+            raise IntegrityError(
+                f"{manifest.id} reads {graph.input_name!r}, its trunk ends at {trunk.graph.output!r}",
+                path=str(root),
+            )
+    return LoadedModule(root, manifest, graph, tensors, trunk)

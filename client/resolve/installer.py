@@ -7,24 +7,21 @@ pinned package there (verified) needs no network at all.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+from nnparts.client.home import installed_root
 from nnparts.client.resolve.lockfile import LockedModule, Lockfile, read_lockfile, write_lockfile
 from nnparts.client.resolve.policy import Constraints, Plan, Source, resolve
 from nnparts.client.resolve.staging import PackageGate, StagedInstall
 from nnparts.index.base import IndexBackend
 from nnparts.schemas.errors import IntegrityError, UnknownClass
 from nnparts.schemas.index_entry import IndexEntry
+from nnparts.schemas.manifest import ModuleManifest
 from nnparts.schemas.package import read_manifest
-
-
-def installed_root() -> Path:
-    home = os.environ.get("NNPARTS_HOME") or str(Path.home() / ".cache" / "nnparts")
-    return Path(home) / "installed"
+from nnparts.schemas.signature import Signer
 
 
 def installed_path(manifest_sha: str, root: Path | None = None) -> Path:
@@ -71,6 +68,7 @@ def install(
     by_name = {r.name: r for r in registries}
     paths: dict[str, Path] = {}
     locked: list[LockedModule] = []
+    trunks: dict[str, LockedModule] = {}  # manifest sha256 -> pin: each trunk installed once
     with StagedInstall(root or installed_root(), gate) as staged:  # all or nothing
         for pick in plan.modules:
             e = pick.entry
@@ -80,24 +78,28 @@ def install(
                 e.ref, e.manifest_sha256, registry=pick.registry, registry_url=backend.url, source=source
             )
             manifest = read_manifest(dest)
+            need = manifest.trunk
+            if need is not None and need.manifest_sha256 not in trunks:
+                _, entry = _pinned(backend, pick.registry, need.id, need.version, need.manifest_sha256)()
+                trunk_dest = staged.place(
+                    need.ref,
+                    need.manifest_sha256,
+                    registry=pick.registry,
+                    registry_url=backend.url,
+                    source=partial(_given, backend, entry),
+                )
+                trunks[need.manifest_sha256] = _lock_entry(
+                    entry,
+                    read_manifest(trunk_dest),
+                    (),
+                    pick.registry,
+                    staged.signers.get(need.manifest_sha256),
+                )
             answers = tuple(
                 p.requested for p in plan.picks if (p.entry.id, p.entry.version) == (e.id, e.version)
             )
-            repo, _, path = e.location.partition(":") if ":" in e.location else ("", "", e.location)
             locked.append(
-                LockedModule(
-                    classes=manifest.class_names,
-                    requested_as=answers,
-                    id=e.id,
-                    version=e.version,
-                    registry=pick.registry,
-                    repo=repo or e.origin,
-                    revision=f"sha256:{e.manifest_sha256}",
-                    path=path,
-                    manifest_sha256=e.manifest_sha256,
-                    files=manifest.files,
-                    signer=staged.signers.get(e.manifest_sha256),
-                )
+                _lock_entry(e, manifest, answers, pick.registry, staged.signers.get(e.manifest_sha256))
             )
             paths[e.ref] = installed_path(e.manifest_sha256, root)
     fetched = staged.fetched
@@ -107,6 +109,7 @@ def install(
         registries=tuple((r.name, r.url) for r in registries if r.name in used),
         modules=tuple(locked),
         constraints={k: v for k, v in asdict(plan.constraints).items() if v is not None},
+        trunks=tuple(trunks.values()),
     )
     if lock_path is not None:
         write_lockfile(lock_path, lock)
@@ -128,7 +131,7 @@ def install_frozen(
     by_name = {r.name: r for r in registries}
     paths: dict[str, Path] = {}
     with StagedInstall(root or installed_root(), gate) as staged:  # all or nothing
-        for m in (*lock.modules, *getattr(lock, "trunks", ())):
+        for m in (*lock.modules, *lock.trunks):
             if m.registry not in by_name and not staged.is_cached(m.manifest_sha256):
                 raise IntegrityError(
                     f"{m.id}@{m.version} is not installed and its registry {m.registry!r} is not open",
@@ -148,17 +151,43 @@ def _given(backend: IndexBackend, entry: IndexEntry) -> tuple[IndexBackend, Inde
     return backend, entry
 
 
-def _pinned_source(m: LockedModule, backend: IndexBackend) -> Callable[[], tuple[IndexBackend, IndexEntry]]:
-    """Where to fetch ``m`` from: its pinned registry, refusing an entry whose manifest changed."""
+def _lock_entry(
+    e: IndexEntry, manifest: ModuleManifest, answers: tuple[str, ...], registry: str, signer: Signer | None
+) -> LockedModule:
+    repo, _, path = e.location.partition(":") if ":" in e.location else ("", "", e.location)
+    return LockedModule(
+        classes=manifest.class_names,
+        requested_as=answers,
+        id=e.id,
+        version=e.version,
+        registry=registry,
+        repo=repo or e.origin,
+        revision=f"sha256:{e.manifest_sha256}",
+        path=path,
+        manifest_sha256=e.manifest_sha256,
+        files=manifest.files,
+        signer=signer,
+    )
+
+
+def _pinned(
+    backend: IndexBackend, registry: str, module_id: str, version: str, sha: str
+) -> Callable[[], tuple[IndexBackend, IndexEntry]]:
+    """Where to fetch ``module_id@version`` from, refusing an entry whose manifest is not ``sha``."""
 
     def source() -> tuple[IndexBackend, IndexEntry]:
-        entry = backend.get(m.id, m.version)
-        if entry.manifest_sha256 != m.manifest_sha256:
+        entry = backend.get(module_id, version)
+        if entry.manifest_sha256 != sha:
             raise IntegrityError(
-                f"{m.id}@{m.version} in {m.registry} has manifest {entry.manifest_sha256[:12]}..., "
-                f"the lock pins {m.manifest_sha256[:12]}...",
-                hint="the registry changed under the lock; re-run install without --frozen",
+                f"{module_id}@{version} in {registry} has manifest {entry.manifest_sha256[:12]}..., "
+                f"the pin is {sha[:12]}...",
+                hint="the registry changed under the pin; re-run install without --frozen, or republish",
             )
         return backend, entry
 
     return source
+
+
+def _pinned_source(m: LockedModule, backend: IndexBackend) -> Callable[[], tuple[IndexBackend, IndexEntry]]:
+    """Where to fetch ``m`` from: its pinned registry, refusing an entry whose manifest changed."""
+    return _pinned(backend, m.registry, m.id, m.version, m.manifest_sha256)

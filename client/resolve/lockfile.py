@@ -71,6 +71,7 @@ class Lockfile:
     registries: tuple[tuple[str, str], ...]  # (name, url) in priority order
     modules: tuple[LockedModule, ...]
     constraints: dict[str, Any]
+    trunks: tuple[LockedModule, ...] = ()  # the trunks the modules run on, each once
 
     def registry_url(self, name: str) -> str:
         for n, url in self.registries:
@@ -95,7 +96,7 @@ class Lockfile:
             "constraints": dict(self.constraints),
             "registries": [{"name": n, "url": u} for n, u in self.registries],
             "modules": [m.to_dict() for m in self.modules],
-        }
+        } | ({"trunks": [t.to_dict() for t in self.trunks]} if self.trunks else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "") -> Lockfile:
@@ -105,6 +106,7 @@ class Lockfile:
             registries=tuple((r["name"], r["url"]) for r in d["registries"]),
             modules=tuple(LockedModule.from_dict(m) for m in d["modules"]),
             constraints=dict(d.get("constraints", {})),
+            trunks=tuple(LockedModule.from_dict(t) for t in d.get("trunks", [])),
         )
 
 

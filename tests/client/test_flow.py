@@ -28,6 +28,7 @@ from nnparts.client.extract.base import ExtractSettings
 from nnparts.client.extract.pipeline import decompose
 from nnparts.client.pack import load_package
 from nnparts.client.resolve import install, install_frozen, read_lockfile
+from nnparts.client.resolve.publish import publish_package
 from nnparts.client.zoo.architectures import build_model
 from nnparts.client.zoo.evaluation import evaluate
 from nnparts.client.zoo.meta import Accuracy
@@ -35,10 +36,11 @@ from nnparts.client.zoo.origin import save_origin
 from nnparts.client.zoo.training import train_classifier
 from nnparts.index import DirectoryIndex, open_index
 from nnparts.schemas.manifest import InputSpec
+from nnparts.schemas.package import manifest_sha256
 
 DIGITS = InputSpec(1, 8, 8, (0.3,), (0.4,))
 COLORS = InputSpec(3, 12, 12, (0.5, 0.5, 0.5), (0.3, 0.3, 0.3))
-FAST = ExtractSettings(progress=False, params={"steps": 12, "eval_every": 4})
+FAST = ExtractSettings(progress=False, params={"tail_epochs": 1.0, "trunk_epochs": 0.5, "augment": "crop"})
 
 
 def _origin(tmp: Path, name: str, spec: str, classes: tuple[str, ...], input_spec: InputSpec) -> Path:
@@ -86,7 +88,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def digit_modules(work: Path) -> list[Path]:
     origin = _origin(work, "digits-0to4", "digits", ("0", "1", "2", "3", "4"), DIGITS)
     written = decompose(origin, "digits", work / "modules" / "digits", classes=["1", "2", "3"], settings=FAST)
-    return [w.path for w in written]
+    return [w.path for w in written if w.manifest.kind != "trunk"]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def color_modules(work: Path) -> tuple[list[Path], str]:
     spec = f"imagefolder:{folder}"
     origin = _origin(work, "colors", spec, ("blue", "green", "red"), COLORS)
     written = decompose(origin, spec, work / "modules" / "colors", settings=FAST)
-    return [w.path for w in written], spec
+    return [w.path for w in written if w.manifest.kind != "trunk"], spec
 
 
 def test_channel_modules_record_honest_metrics(digit_modules: list[Path]) -> None:
@@ -110,8 +112,12 @@ def test_channel_modules_record_honest_metrics(digit_modules: list[Path]) -> Non
         assert m.metrics["split"] == "test" and m.metrics["samples"] > 0
         assert 0.0 <= m.metrics["overall"]["accuracy"] <= 1.0
         assert "origin" in m.metrics and m.calibration.method == "temperature"
-        assert m.mask.residual_policy == "keep"  # the default: residual streams are never cut
-        assert m.metrics["selection"]["val"]["binary_accuracy"] >= 0.0  # selected on val, reported on test
+        assert m.metrics["val"]["binary_accuracy"] >= 0.0  # selected on val, reported on test
+        # the default: a tail on a shared trunk, pinned by content; the trunk keeps residual streams
+        assert m.trunk is not None and loaded.trunk is not None
+        assert loaded.trunk.manifest.kind == "trunk" and loaded.trunk.manifest.mask.residual_policy == "keep"
+        assert manifest_sha256(loaded.trunk.path) == m.trunk.manifest_sha256
+        assert m.mask.flops_after == m.metrics["cost"]["tail_flops"] + m.metrics["cost"]["trunk_flops"]
 
 
 def test_activation_method_keeps_every_weight(work: Path) -> None:
@@ -133,13 +139,13 @@ def test_two_registries_two_datasets_install_freeze_assemble(
 ) -> None:
     local = DirectoryIndex(work / "local-registry")
     for p in digit_modules:
-        local.publish(p)
+        publish_package(local, p)
     server = HubServer(work / "server-root")
     try:
         remote = open_index(server.endpoint, cache_dir=work / "hub-cache")
         colors, color_spec = color_modules
         for p in colors:
-            remote.publish(p)
+            publish_package(remote, p)
         lock = work / "nnparts.lock"
         result = install(["1", "3", "red", "Blue"], [local, remote], lock_path=lock)
         assert {p.requested: p.registry for p in result.plan.picks} == {
@@ -151,12 +157,14 @@ def test_two_registries_two_datasets_install_freeze_assemble(
         locked = read_lockfile(lock)
         assert [m.classes for m in locked.modules] == [("1",), ("3",), ("red",), ("blue",)]
         assert all(len(f.sha256) == 64 for m in locked.modules for f in m.files)
+        # each origin's trunk is installed and pinned once, whatever number of its classes
+        assert len(locked.trunks) == 2 and {t.registry for t in locked.trunks} == {local.name, remote.name}
     finally:
         server.stop()
     # registries unreachable now: the frozen install and the assembly work from the verified cache
     shutil.rmtree(work / "local-registry")
     frozen = install_frozen(lock)
-    assert frozen.fetched == 0 and len(frozen.paths) == 4
+    assert frozen.fetched == 0 and len(frozen.paths) == 6  # four modules, two trunks
     out = assemble_from_lock(lock, work / "assembled")
     assembly = load_assembly(out)
     assert assembly.classes == ("1", "3", "red", "blue")
@@ -244,20 +252,19 @@ def test_cli_decompose_publish_install_assemble_eval(
             str(tmp_path / "m"),
             "--classes",
             "0,4",
-            "--steps",
-            "6",
+            "--epochs",
+            "0.5",
             "--flops-goal",
-            "0.7",
+            "0.2",
             "--quiet",
         ],
     )
     assert res.exit_code == 0, res.output
     assert "FLOPs" in res.output and (tmp_path / "m" / "0" / "manifest.json").is_file()
-    for cls in ("0", "4"):
-        assert (
-            runner.invoke(main, ["publish", str(tmp_path / "m" / cls), "--registry", str(registry)]).exit_code
-            == 0
-        )
+    assert (tmp_path / "m" / "trunk" / "manifest.json").is_file()
+    for cls, published in (("0", 2), ("4", 1)):  # the first publish brings the trunk along
+        res = runner.invoke(main, ["publish", str(tmp_path / "m" / cls), "--registry", str(registry)])
+        assert res.exit_code == 0 and res.output.count("published") == published, res.output
     lock = tmp_path / "x.lock"
     res = runner.invoke(
         main, ["install", "4", "0", "--registry", str(registry), "--lock", str(lock), "--explain"]

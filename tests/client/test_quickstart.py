@@ -10,9 +10,11 @@ from nnparts.client.quickstart import run_quickstart
 from nnparts.index import DirectoryIndex
 
 
-def _run(tmp: Path, registry: Path | None = None, steps: int = 6) -> dict[str, Any]:
+def _run(tmp: Path, registry: Path | None = None, tune_epochs: float = 0.5) -> dict[str, Any]:
     index = DirectoryIndex(registry or tmp / "registry")
-    report = run_quickstart(tmp / "work", index, epochs=2, steps=steps, progress=False, log=lambda *_: None)
+    report = run_quickstart(
+        tmp / "work", index, epochs=2, tune_epochs=tune_epochs, progress=False, log=lambda *_: None
+    )
     out = asdict(report)
     for key in ("timings", "lock", "assembly"):
         out.pop(key)
@@ -35,7 +37,7 @@ def test_quickstart_publishes_ten_modules_and_assembles_them_reproducibly(tmp_pa
 def test_quickstart_runs_again_into_a_registry_holding_other_bytes(tmp_path: Path) -> None:
     registry = tmp_path / "registry"
     _run(tmp_path / "a", registry)
-    _run(tmp_path / "b", registry, steps=9)  # other search settings: other module bytes, same ids
+    _run(tmp_path / "b", registry, tune_epochs=0.7)  # other search settings: other module bytes, same ids
     versions: dict[str, set[str]] = {}
     for e in DirectoryIndex(registry).list():
         versions.setdefault(e.id, set()).add(e.version)

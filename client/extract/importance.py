@@ -1,0 +1,83 @@
+"""Which channels a network needs: Fisher importance of channel variables, and width profiles.
+
+The importance of a channel variable is the Fisher estimate of the loss increase when its gate goes
+from 1 to 0 (Theis et al. 2018, Molchanov et al. 2019): the squared gradient of the loss with respect
+to the gate, summed over batches. It needs only gradients, no search, so every class of an origin
+is scored in seconds.
+
+A **width profile** keeps the same number of channels of each *group* (the variables a producer
+creates; tied residual channels form one group) in every module, each module choosing its own
+channels by its own importance. Equal widths make the tails of one trunk structurally identical,
+which is what lets an assembly stack them into grouped convolutions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from nnparts.client.extract.channels import ChannelPlan, keep_vector
+from nnparts.client.extract.steering import lowest_threshold
+
+#: loss of a batch given the per-variable gate vector (float, requires grad)
+GatedLoss = Callable[[torch.Tensor], torch.Tensor]
+
+
+def fisher_importance(plan: ChannelPlan, losses: list[GatedLoss], device: str) -> torch.Tensor:
+    """Sum over ``losses`` (one per batch) of the squared gradient of each variable's gate."""
+    total = torch.zeros(plan.n_vars, device=device)
+    for loss_of in losses:
+        gates = torch.ones(plan.n_vars, device=device, requires_grad=True)
+        (grad,) = torch.autograd.grad(loss_of(gates), gates)
+        total += grad.detach() ** 2
+    return total.cpu()
+
+
+def variable_groups(plan: ChannelPlan) -> list[np.ndarray]:
+    """The free variables grouped by the producer that first creates them (topological order)."""
+    seen = plan.fixed.copy()
+    groups = []
+    for producer in plan.producers:
+        vs = np.unique(plan.tensor_vars[producer])
+        fresh = vs[~seen[vs]]
+        if len(fresh):
+            groups.append(fresh)
+            seen[fresh] = True
+    return groups
+
+
+def widths(groups: list[np.ndarray], ratio: float) -> list[int]:
+    """Channels kept per group at keep ratio ``ratio`` (at least one each)."""
+    return [max(1, int(round(ratio * len(g)))) for g in groups]
+
+
+def keep_top(
+    plan: ChannelPlan, groups: list[np.ndarray], counts: list[int], score: torch.Tensor
+) -> np.ndarray:
+    """Per-variable keep vector: the ``counts[i]`` highest-scoring variables of each group."""
+    keep = np.zeros(plan.n_vars, dtype=bool)
+    s = score.numpy()
+    for g, n in zip(groups, counts, strict=True):
+        order = g[np.argsort(-s[g], kind="stable")]
+        keep[order[:n]] = True
+    return keep_vector(plan, keep)
+
+
+def ratio_for_flops(
+    plan: ChannelPlan, groups: list[np.ndarray], flops_of: Callable[[np.ndarray], float], goal: float
+) -> float:
+    """The largest uniform keep ratio whose profile costs at most ``goal`` (``flops_of`` a keep vector).
+
+    Which channels are kept does not change the cost of a profile, only how many per group.
+    """
+
+    def cost(ratio: float) -> float:
+        keep = np.zeros(plan.n_vars, dtype=bool)
+        for g, n in zip(groups, widths(groups, ratio), strict=True):
+            keep[g[:n]] = True
+        return flops_of(keep_vector(plan, keep))
+
+    # lowest_threshold wants a cost that falls as its argument rises: bisect on 1 - ratio
+    return 1.0 - lowest_threshold(0.0, 1.0, lambda t: cost(1.0 - t), goal)

@@ -1,0 +1,117 @@
+"""Trunk + tails: cut points on traced graphs, exact stacking of tails, and the width profile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny_nets import TinyNet, randomise_bn
+
+from nnparts.client.extract.channels import analyse_channels, extract
+from nnparts.client.extract.importance import keep_top, variable_groups, widths
+from nnparts.client.zoo.architectures import build_model
+from nnparts.client.zoo.cost import graph_cost
+from nnparts.client.zoo.graph_cut import choose_cut, cut_points, split_at
+from nnparts.client.zoo.runtime import GraphNet
+from nnparts.client.zoo.stacked import stack, stackable, unstack_tensors
+from nnparts.client.zoo.trace import trace_model
+from nnparts.schemas.errors import GraphError
+
+
+def _resnet() -> GraphNet:
+    torch.manual_seed(0)
+    model = randomise_bn(build_model("cifar_resnet20", {"num_classes": 5, "in_channels": 3}))
+    traced = trace_model(model)
+    return GraphNet(traced.graph, traced.params).eval()
+
+
+def test_cut_points_are_the_block_outputs_of_a_resnet() -> None:
+    net = _resnet()
+    cuts = cut_points(net.graph)
+    assert "layer2.2.relu2" in cuts and "layer1.0.relu2" in cuts
+    # inside a residual block the input is still live: no cut there
+    assert "layer2.1.conv1" not in cuts and "layer3.0.relu1" not in cuts
+    cost = graph_cost(net, 16, 16)
+    assert choose_cut(net.graph, cost.node_flops, 0.7) == "layer2.2.relu2"
+    assert choose_cut(net.graph, cost.node_flops, 0.0) is None
+
+
+def test_cut_points_skip_open_branches() -> None:
+    traced = trace_model(randomise_bn(TinyNet()))
+    cuts = cut_points(traced.graph)
+    names = [n.name for n in traced.graph.nodes]
+    # the residual add closes the branch that starts at the stem: nothing between is a cut
+    add = next(n.name for n in traced.graph.nodes if n.op == "add")
+    assert all(names.index(c) >= names.index(add) or names.index(c) < 2 for c in cuts)
+    with pytest.raises(GraphError, match="not a cut point"):
+        split_at(traced.graph, names[names.index(add) - 1], 8, {})
+
+
+def _tails(net: GraphNet, k: int) -> tuple[list, list, torch.Tensor]:  # type: ignore[type-arg]
+    cost = graph_cost(net, 16, 16)
+    split = split_at(net.graph, "layer2.2.relu2", cost.shapes["layer2.2.relu2"][0], cost.node_flops)
+    tensors = net.state_tensors()
+    tail_tensors = {t: tensors[t] for t in split.tail.param_names()}
+    tail_cost = graph_cost(GraphNet(split.tail, tail_tensors), 8, 8)
+    plan = analyse_channels(split.tail, tail_cost.shapes)
+    groups = variable_groups(plan)
+    counts = widths(groups, 0.4)
+    graphs, weights = [], []
+    for i in range(k):
+        score = torch.rand(plan.n_vars, generator=torch.Generator().manual_seed(i))
+        g, t = extract(split.tail, tail_tensors, plan, keep_top(plan, groups, counts, score))
+        graphs.append(g)
+        weights.append(t)
+    trunk = GraphNet(split.trunk, {t: tensors[t] for t in split.trunk.param_names()}).eval()
+    return graphs, weights, trunk(torch.randn(6, 3, 16, 16))
+
+
+def test_stacked_tails_compute_exactly_what_each_tail_computes() -> None:
+    graphs, weights, features = _tails(_resnet(), 3)
+    assert stackable(graphs, weights)
+    stacked = stack(graphs, weights)
+    joined = GraphNet(stacked.graph, stacked.tensors).eval()
+    with torch.no_grad():
+        together = joined(features)
+        alone = torch.cat([GraphNet(g, t).eval()(features) for g, t in zip(graphs, weights, strict=True)], 1)
+    assert together.shape == alone.shape == (6, 15)
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
+    convs = [n for n in stacked.graph.nodes if n.op == "conv2d" and n.inputs[0] != stacked.graph.input_name]
+    assert convs and all(int(n.attrs["groups"]) == 3 for n in convs)
+
+
+def test_unstack_inverts_stack() -> None:
+    graphs, weights, _ = _tails(_resnet(), 2)
+    stacked = stack(graphs, weights)
+    back = unstack_tensors(stacked.tensors, graphs, weights)
+    for mine, original in zip(back, weights, strict=True):
+        assert mine.keys() == original.keys()
+        for name in mine:
+            assert torch.equal(mine[name], original[name])
+
+
+def test_tails_of_different_widths_do_not_stack() -> None:
+    net = _resnet()
+    graphs, weights, _ = _tails(net, 1)
+    cost = graph_cost(net, 16, 16)
+    split = split_at(net.graph, "layer2.2.relu2", 32, cost.node_flops)
+    tensors = net.state_tensors()
+    full = {t: tensors[t] for t in split.tail.param_names()}
+    assert not stackable([graphs[0], split.tail], [weights[0], full])
+    with pytest.raises(GraphError, match="identical structure"):
+        stack([graphs[0]], [weights[0]])
+
+
+def test_width_profile_is_the_same_for_every_class() -> None:
+    net = _resnet()
+    cost = graph_cost(net, 16, 16)
+    plan = analyse_channels(net.graph, cost.shapes)
+    groups = variable_groups(plan)
+    counts = widths(groups, 0.5)
+    kept = []
+    for seed in range(3):
+        score = torch.rand(plan.n_vars, generator=torch.Generator().manual_seed(seed))
+        keep = keep_top(plan, groups, counts, score)
+        kept.append(keep)
+        assert [int(keep[g].sum()) for g in groups] == counts
+    assert not all(np.array_equal(kept[0], k) for k in kept[1:])  # each class its own channels
