@@ -3,7 +3,8 @@
 
 from nnparts.registry.app import create_app
 from nnparts.registry.config import ServerConfig
+from nnparts.registry.fs_storage import FilesystemStorage
 from nnparts.registry.serve import serve
-from nnparts.registry.storage import FilesystemStorage, Storage
+from nnparts.registry.storage import Storage
 
 __all__ = ["FilesystemStorage", "ServerConfig", "Storage", "create_app", "serve"]

@@ -22,9 +22,10 @@ from nnparts.registry.catalog import Catalog
 from nnparts.registry.catalog_sync import CatalogSync
 from nnparts.registry.config import ServerConfig
 from nnparts.registry.context import Hub
+from nnparts.registry.fs_storage import FilesystemStorage
 from nnparts.registry.router import Router
 from nnparts.registry.signing import UrlSigner
-from nnparts.registry.storage import FilesystemStorage, Storage
+from nnparts.registry.storage import Storage
 from nnparts.registry.web import WebPages
 
 

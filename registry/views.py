@@ -6,7 +6,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from nnparts.registry.storage import CommitRecord, FileEntry, RefRecord, RepoRecord, lfs_pointer
+from nnparts.registry.records import CommitRecord, FileEntry, RefRecord, RepoRecord
+from nnparts.registry.trees import lfs_pointer
 
 
 def repo_info(record: RepoRecord, *, sha: str | None, files: Sequence[FileEntry] | None) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""SQL of repository listings and bulk imports (``Storage.list_repos``, ``Storage.import_repos``).
+
+A listing is one indexed query: keyset pagination on the lowercase id, the namespace from the
+``repos_ns`` index, each tag as an ``IN`` over ``repo_tags`` (so a rare tag drives the plan).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from nnparts.registry.records import RepoImport, RepoQuery
+from nnparts.registry.store_schema import REPO_COLS
+
+
+def list_sql(query: RepoQuery) -> tuple[str, list[Any]]:
+    """The ``SELECT`` (columns :data:`REPO_COLS`) and its arguments for ``query``."""
+    where = ["r.type = ?"]
+    args: list[Any] = [query.type]
+    if query.after is not None:
+        where.append("r.lower_id > ?")
+        args.append(query.after.lower())
+    if query.author:
+        where.append("r.lower_ns = ?")
+        args.append(query.author.lower())
+    if query.search:
+        where.append("instr(r.lower_id, ?) > 0")
+        args.append(query.search.lower())
+    for tag in query.tags:
+        # IN lets the planner drive from the (tag, rid) index when the tag is rare.
+        where.append("r.rid IN (SELECT t.rid FROM repo_tags t WHERE t.tag = ?)")
+        args.append(tag)
+    if query.visible_private is not None:
+        marks = ",".join("?" * len(query.visible_private))
+        where.append(f"(r.private = 0 OR r.lower_ns IN ({marks}))")
+        args.extend(sorted(ns.lower() for ns in query.visible_private))
+    sql = f"SELECT {REPO_COLS} FROM repos r WHERE {' AND '.join(where)} ORDER BY r.lower_id LIMIT ?"
+    args.append(query.limit)
+    return sql, args
+
+
+def import_rows(conn: sqlite3.Connection, repos: Sequence[RepoImport], stamp: str) -> int:
+    """Insert ``repos`` (existing ids skipped) in the caller's transaction; return the count added."""
+    added = 0
+    for item in repos:
+        k = item.key
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO repos(type, namespace, name, full_id, lower_id, lower_ns,"
+            " private, created_at, last_modified, tags, card_data)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (k.type, k.namespace, k.name, k.id, k.id.lower(), k.namespace.lower(),
+             int(item.private), stamp, stamp, json.dumps(list(item.tags)),
+             json.dumps(item.card_data)),
+        )  # fmt: skip
+        if cur.rowcount:
+            added += 1
+            rid = int(cur.lastrowid or 0)
+            conn.executemany("INSERT OR IGNORE INTO repo_tags VALUES (?,?)", [(t, rid) for t in item.tags])
+    return added

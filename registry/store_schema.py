@@ -1,0 +1,75 @@
+"""The SQLite schema of :class:`FilesystemStorage` and the row -> record conversions."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from nnparts.registry.records import CommitRecord, RepoKey, RepoRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS repos(
+    rid INTEGER PRIMARY KEY,
+    type TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    full_id TEXT NOT NULL, lower_id TEXT NOT NULL, lower_ns TEXT NOT NULL,
+    private INTEGER NOT NULL, created_at TEXT NOT NULL, last_modified TEXT NOT NULL,
+    main_sha TEXT, tags TEXT NOT NULL DEFAULT '[]', card_data TEXT NOT NULL DEFAULT '{}',
+    UNIQUE(type, lower_id));
+CREATE INDEX IF NOT EXISTS repos_ns ON repos(type, lower_ns, lower_id);
+CREATE TABLE IF NOT EXISTS repo_tags(
+    tag TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(tag, rid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repo_tags_rid ON repo_tags(rid);
+CREATE TABLE IF NOT EXISTS blobs(
+    sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, git_oid TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repo_blobs(
+    rid INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY(rid, sha256)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repo_blobs_sha ON repo_blobs(sha256);
+CREATE TABLE IF NOT EXISTS trees(
+    tree_id TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+    git_oid TEXT NOT NULL, lfs INTEGER NOT NULL, PRIMARY KEY(tree_id, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commits(
+    rid INTEGER NOT NULL, sha TEXT NOT NULL, parent TEXT, tree_id TEXT NOT NULL,
+    title TEXT NOT NULL, message TEXT NOT NULL, author TEXT NOT NULL, date TEXT NOT NULL,
+    PRIMARY KEY(rid, sha)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS commits_tree ON commits(tree_id);
+CREATE INDEX IF NOT EXISTS trees_sha ON trees(sha256);
+CREATE TABLE IF NOT EXISTS refs(
+    rid INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, sha TEXT NOT NULL,
+    PRIMARY KEY(rid, kind, name)) WITHOUT ROWID;
+"""
+
+REPO_COLS = (
+    "r.type, r.namespace, r.name, r.private, r.created_at, r.last_modified, r.main_sha, r.tags, r.card_data"
+).replace("r.", "")
+COMMIT_COLS = "c.sha, c.parent, c.title, c.message, c.author, c.date, c.tree_id".replace("c.", "")
+
+
+def repo_from_row(row: Sequence[Any]) -> RepoRecord:
+    return RepoRecord(
+        key=RepoKey(row[0], row[1], row[2]),
+        private=bool(row[3]),
+        created_at=row[4],
+        last_modified=row[5],
+        sha=row[6],
+        tags=tuple(json.loads(row[7])),
+        card_data=json.loads(row[8]),
+    )
+
+
+def commit_from_row(row: Sequence[Any]) -> CommitRecord:
+    return CommitRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create missing tables; a store older than ``repo_blobs`` grants each repo its history."""
+    had_grants = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='repo_blobs'"
+    ).fetchone()
+    conn.executescript(SCHEMA)
+    if not had_grants:
+        conn.execute(
+            "INSERT OR IGNORE INTO repo_blobs SELECT DISTINCT c.rid, t.sha256"
+            " FROM commits c JOIN trees t ON t.tree_id = c.tree_id"
+        )
