@@ -9,12 +9,11 @@ Layout::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from nnparts.index._home import default_home as nnparts_home
 
-def nnparts_home() -> Path:
-    return Path(os.environ.get("NNPARTS_HOME") or Path.home() / ".cache" / "nnparts").expanduser()
+__all__ = ["installed_root", "nnparts_home"]
 
 
 def installed_root() -> Path:

@@ -5,17 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nnparts.index._home import default_home as default_home
 from nnparts.index.base import IndexBackend
 from nnparts.index.local import DirectoryIndex
 from nnparts.schemas.errors import UsageError
-
-HOME_ENV = "NNPARTS_HOME"
-
-
-def default_home() -> Path:
-    """``$NNPARTS_HOME`` when set and non-empty, else ``~/.cache/nnparts``."""
-    env = os.environ.get(HOME_ENV, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "nnparts"
 
 
 def open_index(

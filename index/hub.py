@@ -58,6 +58,7 @@ from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils.tqdm import disable_progress_bars
 
 from nnparts.index import _hub_layout as layout
+from nnparts.index._home import default_home
 from nnparts.index._hub_config import (
     TOKENS_FILE,
     HubEndpoint,
@@ -65,7 +66,6 @@ from nnparts.index._hub_config import (
     parse_endpoint,
     resolve_token,
 )
-from nnparts.index._open import default_home
 from nnparts.index.base import IndexBackend, utc_timestamp
 from nnparts.index.search import match_class, select_version
 from nnparts.schemas.errors import (

@@ -79,10 +79,13 @@ class IndexEntry:
         """Summarise a (verified) manifest.
 
         Raises:
-            ManifestError: ``metrics.overall`` records no accuracy (one of ``ACCURACY_KEYS``).
+            ManifestError: ``metrics.overall`` records no accuracy (one of ``ACCURACY_KEYS``); a
+                trunk, which answers no class, may record none (its entry says 0.0).
         """
         overall = manifest.metrics.get("overall", {})
         key = next((k for k in ACCURACY_KEYS if k in overall), None)
+        if key is None and manifest.kind == "trunk":
+            overall, key = {"accuracy": 0.0}, "accuracy"  # a trunk answers no class: nothing to score
         if key is None:
             raise ManifestError(
                 f"metrics.overall has no accuracy (keys: {sorted(overall)})",

@@ -18,11 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from nnparts.schemas.errors import FileMissing, IntegrityError, ManifestError
-from nnparts.schemas.integrity import read_safetensors_header, sha256_bytes, verify_file
+from nnparts.schemas.graph import check_graph
+from nnparts.schemas.integrity import (
+    read_safetensors_header,
+    safetensors_data_sha256,
+    sha256_bytes,
+    verify_file,
+)
 from nnparts.schemas.manifest import ModuleManifest, Requirement
 
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_GRAPH_BYTES = 64 * 1024 * 1024
 
 
 def read_manifest(package: str | Path) -> ModuleManifest:
@@ -63,15 +70,25 @@ def safe_relpath(path: str) -> PurePosixPath:
 
 
 def verify_package(package: str | Path, manifest: ModuleManifest | None = None) -> ModuleManifest:
-    """Check every listed file's size and sha256, and that tensor entries name listed files.
+    """Check every listed file's size and sha256 (and ``tensors_sha256``), that tensor entries name
+    listed files, and that the graph is sound and bounded with exactly the tensor shapes it implies
+    (see :mod:`nnparts.schemas.graph`), before anything is allocated from it.
 
-    Returns the manifest. Raises :class:`IntegrityError` on the first mismatch.
+    Returns the manifest. Raises :class:`IntegrityError` on the first mismatch, :class:`GraphError`
+    for a malformed or oversized graph.
     """
     root = Path(package)
     m = manifest or read_manifest(root)
     listed = {f.path for f in m.files}
     for entry in m.files:
         verify_file(root / safe_relpath(entry.path), sha256=entry.sha256, size=entry.bytes)
+        if (
+            entry.tensors_sha256
+            and safetensors_data_sha256(root / safe_relpath(entry.path)) != entry.tensors_sha256
+        ):
+            raise IntegrityError(
+                f"the tensor bytes of {entry.path} differ from tensors_sha256", path=str(root)
+            )
     if m.graph not in listed:
         raise IntegrityError(f"graph file {m.graph!r} is not listed in the manifest's files", path=str(root))
     headers: dict[str, dict[str, object]] = {}
@@ -91,7 +108,48 @@ def verify_package(package: str | Path, manifest: ModuleManifest | None = None) 
                 raise IntegrityError(
                     f"tensor {key!r} listed in the manifest is absent from {t.file}", path=str(root)
                 )
+    if m.kind != "assembled":
+        check_tensor_shapes(root, m)
     return m
+
+
+def check_tensor_shapes(root: Path, m: ModuleManifest) -> None:
+    """The graph checks out and every tensor it uses has the shape it implies; no tensor declares
+    more elements than its file could hold (8 per byte: a bitmask), so loading allocates only what
+    the package really stores.
+
+    Raises:
+        GraphError: the graph is malformed or over the bounds of :mod:`nnparts.schemas.graph`.
+        IntegrityError: a tensor's declared shape contradicts the graph or its file's size.
+    """
+    path = root / safe_relpath(m.graph)
+    if path.stat().st_size > MAX_GRAPH_BYTES:
+        raise IntegrityError(f"{m.graph} is over {MAX_GRAPH_BYTES} bytes", path=str(root))
+    try:
+        doc = json.loads(path.read_bytes())
+    except ValueError as exc:
+        raise ManifestError(f"not valid JSON ({exc})", source=str(path)) from exc
+    shapes = check_graph(doc, source=str(path))
+    sizes = {f.path: f.bytes for f in m.files}
+    declared = {t.name: t for t in m.tensors}
+    for name, shape in shapes.items():
+        t = declared.get(name)
+        if t is None:
+            raise IntegrityError(
+                f"graph parameter {name!r} is not listed in the manifest's tensors", path=str(root)
+            )
+        if tuple(t.shape) != shape:
+            raise IntegrityError(
+                f"tensor {name!r} is declared {tuple(t.shape)}, the graph implies {shape}", path=str(root)
+            )
+    for t in m.tensors:
+        numel = 1
+        for d in t.shape:
+            numel *= d
+        if numel > 8 * sizes.get(t.file, 0):
+            raise IntegrityError(
+                f"tensor {t.name!r} declares {numel:,} elements, more than {t.file} can hold", path=str(root)
+            )
 
 
 def find_trunk(package: str | Path, need: Requirement, search: Sequence[Path] = ()) -> Path:

@@ -34,8 +34,9 @@ CACHE_FORMAT = 1
 
 def default_cache_dir() -> Path:
     """``$NNPARTS_HOME/data-cache`` (``NNPARTS_HOME`` defaults to ``~/.cache/nnparts``), read at call time."""
-    home = os.environ.get("NNPARTS_HOME") or str(Path.home() / ".cache" / "nnparts")
-    return Path(home).expanduser() / "data-cache"
+    from nnparts.client.home import nnparts_home
+
+    return nnparts_home() / "data-cache"
 
 
 def fingerprint(root: Path, files: Sequence[Path]) -> str:

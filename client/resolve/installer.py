@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from nnparts.client.home import installed_root
+from nnparts.client.home import installed_root as installed_root
 from nnparts.client.resolve.lockfile import LockedModule, Lockfile, read_lockfile, write_lockfile
 from nnparts.client.resolve.policy import Constraints, Plan, Source, resolve
 from nnparts.client.resolve.staging import PackageGate, StagedInstall

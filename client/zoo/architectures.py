@@ -234,3 +234,24 @@ def digits_cnn(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
         nn.Flatten(),
         nn.Linear(64, num_classes),
     )
+
+
+# --- a user's own network, recorded as the graph IR (data, never code) ---
+
+#: the architecture name of an origin imported from an ``nn.Module`` (``Client.import_model``)
+GRAPH_ARCHITECTURE = "graph"
+
+
+@register_architecture(GRAPH_ARCHITECTURE)
+def graph_network(graph: dict[str, Any]) -> nn.Module:
+    """The network ``graph`` (a ``graph.json`` document) describes, with zero weights to load into.
+
+    The graph is checked (schema, order, bounded attributes) before any layer is allocated.
+    """
+    from nnparts.client.zoo.ir import Graph
+    from nnparts.client.zoo.runtime import GraphNet
+    from nnparts.schemas.graph import param_shapes
+
+    parsed = Graph.from_dict(graph, source="model.json arch_kwargs.graph")
+    shapes = param_shapes([n.to_dict() for n in parsed.nodes])
+    return GraphNet(parsed, {name: torch.zeros(shape) for name, shape in shapes.items()})

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nnparts.schemas.errors import GraphError
-from nnparts.schemas.validate import validate
+from nnparts.schemas.graph import check_graph
 
 OPS = frozenset(
     {
@@ -128,7 +128,7 @@ class Graph:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "graph.json") -> Graph:
-        validate(d, "graph", source=source)
+        check_graph(d, source=source)  # schema, order, attribute bounds
         nodes = tuple(
             Node(n["name"], n["op"], tuple(n["inputs"]), dict(n.get("attrs", {})), dict(n.get("params", {})))
             for n in d["nodes"]

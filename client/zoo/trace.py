@@ -261,5 +261,10 @@ def fold_batchnorm(traced: TracedModel) -> TracedModel:
 
 def trace_model(model: nn.Module, *, fold_bn: bool = True) -> TracedModel:
     """Trace ``model`` (in eval semantics) into the IR; fold BatchNorm unless ``fold_bn`` is false."""
-    traced = _Tracer(model.eval()).run()
+    from nnparts.client.zoo.runtime import GraphNet
+
+    if isinstance(model, GraphNet):  # already the IR (an origin imported from a user's own module)
+        traced = TracedModel(model.graph, {k: v.to(torch.float32) for k, v in model.state_tensors().items()})
+    else:
+        traced = _Tracer(model.eval()).run()
     return fold_batchnorm(traced) if fold_bn else traced

@@ -24,7 +24,8 @@ ClassSpec = tuple[str, Sequence[str]]
 ORIGIN_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def graph_doc() -> dict[str, Any]:
+def graph_doc(n_classes: int = 1) -> dict[str, Any]:
+    """A sound graph (every attribute the checks in ``nnparts.schemas.graph`` require)."""
     return {
         "schema_version": 1,
         "input": {"name": "x", "channels": 3},
@@ -33,13 +34,27 @@ def graph_doc() -> dict[str, Any]:
                 "name": "conv",
                 "op": "conv2d",
                 "inputs": ["x"],
-                "attrs": {"stride": 1, "padding": 1},
+                "attrs": {
+                    "in_channels": 3,
+                    "out_channels": 4,
+                    "kernel_size": [3, 3],
+                    "stride": [1, 1],
+                    "padding": [1, 1],
+                    "dilation": [1, 1],
+                    "groups": 1,
+                },
                 "params": {"weight": "conv.weight", "bias": "conv.bias"},
             },
             {"name": "relu", "op": "relu", "inputs": ["conv"]},
             {"name": "pool", "op": "adaptive_avg_pool2d", "inputs": ["relu"], "attrs": {"output_size": 1}},
             {"name": "flat", "op": "flatten", "inputs": ["pool"]},
-            {"name": "fc", "op": "linear", "inputs": ["flat"], "params": {"weight": "fc.weight"}},
+            {
+                "name": "fc",
+                "op": "linear",
+                "inputs": ["flat"],
+                "attrs": {"in_features": 4, "out_features": n_classes},
+                "params": {"weight": "fc.weight"},
+            },
         ],
         "output": "fc",
     }
@@ -131,7 +146,7 @@ def write_package(
     """Write a valid package folder at ``dest`` (created) and return it."""
     root = Path(dest)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "graph.json").write_bytes(pretty_json(graph_doc()))
+    (root / "graph.json").write_bytes(pretty_json(graph_doc(len(classes))))
     arrays = tensors(seed, len(classes))
     save_file(arrays, str(root / "weights.safetensors"), metadata={"nnparts": "{}"})
     files = [

@@ -1,0 +1,69 @@
+"""Fetch one module by reference (``id`` or ``id@version``) from the first registry that has it.
+
+The package lands in the content-addressed install cache (``<root>/<manifest sha256>/``), verified,
+and so does the trunk a class module runs on, so the result loads and assembles like an installed
+module. Torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from nnparts.client.home import installed_root
+from nnparts.index.base import IndexBackend
+from nnparts.schemas.errors import IntegrityError, ModuleNotFound, UsageError
+from nnparts.schemas.index_entry import IndexEntry
+from nnparts.schemas.package import read_manifest
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``"ns/name@1.0.0"`` -> ``("ns/name", "1.0.0")``; ``"ns/name"`` -> ``("ns/name", None)``.
+
+    Raises:
+        UsageError: an empty id or version.
+    """
+    module_id, sep, version = ref.strip().partition("@")
+    if not module_id or (sep and not version):
+        raise UsageError(
+            f"invalid module reference {ref!r}", hint="write ID or ID@VERSION, e.g. digits/cat@1.0.0"
+        )
+    return module_id, version or None
+
+
+def find_entry(registries: Sequence[IndexBackend], ref: str) -> tuple[IndexBackend, IndexEntry]:
+    """The first registry (in priority order) holding ``ref``, and its entry.
+
+    Raises:
+        ModuleNotFound: no registry holds it (the first registry's message).
+    """
+    module_id, version = split_ref(ref)
+    first: ModuleNotFound | None = None
+    for backend in registries:
+        try:
+            return backend, backend.get(module_id, version)
+        except ModuleNotFound as err:
+            first = first or err
+    raise first or ModuleNotFound(ref, hint="pass --registry")
+
+
+def fetch_ref(registries: Sequence[IndexBackend], ref: str, *, root: Path | None = None) -> Path:
+    """Fetch ``ref`` (and its trunk) into the install cache; return the package folder.
+
+    Raises:
+        ModuleNotFound: no registry holds the module (or its trunk's registry lacks the trunk).
+        IntegrityError: a download differs from its pin.
+    """
+    cache = root or installed_root()
+    backend, entry = find_entry(registries, ref)
+    path = backend.fetch(entry, cache / entry.manifest_sha256)
+    need = read_manifest(path).trunk
+    if need is not None:
+        trunk = backend.get(need.id, need.version)
+        if trunk.manifest_sha256 != need.manifest_sha256:
+            raise IntegrityError(
+                f"{backend.name} holds another {need.ref} than {entry.ref} runs on",
+                hint="republish the module with its own trunk",
+            )
+        backend.fetch(trunk, cache / trunk.manifest_sha256)
+    return path
