@@ -36,10 +36,9 @@ from nnparts.client.data import DataSplit, load_split
 from nnparts.client.data.transforms import to_tensor
 from nnparts.client.extract.base import ExtractSettings, TensorData, get_extractor
 from nnparts.client.extract.calibrate import calibrated
-from nnparts.client.extract.pipeline import metrics_from_scores, origin_net, score_batches
-from nnparts.client.pack.build import build_manifest, slug
+from nnparts.client.extract.pipeline import origin_net, score_batches, write_modules
+from nnparts.client.pack.build import slug
 from nnparts.client.pack.loader import load_package
-from nnparts.client.pack.writer import write_package
 from nnparts.client.zoo.architectures import build_model
 from nnparts.client.zoo.evaluation import align_classes
 from nnparts.client.zoo.origin import OriginModel, import_model, load_origin, tool_version
@@ -258,6 +257,8 @@ class Decomposer:
         )
         folder = CACHE / "modules" / fixture / f"{method}-{settings_key}"
         missing = [c for c in names if not (folder / slug(c) / "manifest.json").exists()]
+        if missing and method == "trunk":
+            missing = names  # tails are trained jointly over one trunk: all classes at once
         extract_s = write_s = 0.0
         if missing:
             log(f"decompose {fixture} --method {method}: {len(missing)} class(es) {params}")
@@ -272,23 +273,16 @@ class Decomposer:
             extract_s = time.perf_counter() - t0
             logits = self.origin_test_logits(fixture, data_spec)
             t1 = time.perf_counter()
-            for module in extracted:
-                name = module.classes[0].name
-                mnet = module.network().to(self.device)
-                scores = score_batches(mnet, splits["test"], self.batch_size, self.device).view(-1)
-                metrics = metrics_from_scores(module, scores, splits["test"], logits)
-                metrics["dataset"] = origin.meta.dataset
-                manifest = build_manifest(
-                    module, net.origin, origin.meta, metrics=metrics, tool_version=tool_version()
-                )
-                write_package(folder / slug(name), manifest, module.graph, module.tensors, overwrite=True)
-                self._save_scores(folder, name, self.test_key(fixture), scores)
+            write_modules(
+                extracted, net, origin.meta, splits["test"], logits, folder, settings=settings, overwrite=True
+            )
+            (folder / "_bench").mkdir(parents=True, exist_ok=True)
+            for name in missing:
                 side = {
                     "extract_seconds_call": extract_s,
                     "classes_in_call": len(missing),
                     "device": self.device,
                 }
-                (folder / "_bench").mkdir(parents=True, exist_ok=True)
                 (folder / "_bench" / f"{slug(name)}.json").write_text(json.dumps(side))
             write_s = time.perf_counter() - t1
             log(f"  extracted in {extract_s:.1f}s, measured+written in {write_s:.1f}s")
@@ -346,13 +340,19 @@ def compose(scores: torch.Tensor, rule: str = "argmax") -> torch.Tensor:
 
 
 def module_size(path: Path) -> dict[str, Any]:
+    """Params and FLOPs of running the module alone (a tail: with its trunk) and its file bytes:
+    ``file_bytes`` counts its trunk's files too, ``own_bytes`` only its own."""
     m = read_manifest(path)
+    trunk_bytes = m.trunk.bytes or 0 if m.trunk is not None else 0
     return {
         "params": m.mask.params_after,
         "params_origin": m.mask.params_before,
         "flops": m.mask.flops_after,
         "flops_origin": m.mask.flops_before,
-        "file_bytes": m.total_bytes,
+        "file_bytes": m.total_bytes + trunk_bytes,
+        "own_bytes": m.total_bytes,
+        "trunk_bytes": trunk_bytes,
+        "cost": m.metrics.get("cost", {}),
     }
 
 
@@ -581,6 +581,8 @@ def mixed_eval(
     scratch: ScratchSpec,
     work: Path,
     device: str,
+    method: str = "channel",
+    fm_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """CIFAR-10 {airplane, automobile, ship, truck} + Fashion-MNIST {sneaker, bag, trouser, sandal}:
     8-way accuracy of the assembled modules (zero-shot, and with the few-shot stitching head fitted
@@ -589,8 +591,8 @@ def mixed_eval(
     from nnparts.client.assemble.build import parts_from_paths
     from nnparts.client.assemble.runtime import fit_stitch
 
-    cifar = dec.modules("resnet20-cifar10", CIFAR, "channel", channel_params)
-    fm = dec.modules("resnet20-fashionmnist", FMNIST, "channel", channel_params, FMNIST_MIXED)
+    cifar = dec.modules("resnet20-cifar10", CIFAR, method, channel_params)
+    fm = dec.modules("resnet20-fashionmnist", FMNIST, method, fm_params or channel_params, FMNIST_MIXED)
     paths = [cifar.paths[c] for c in CIFAR_MIXED] + [fm.paths[c] for c in FMNIST_MIXED]
     classes = list(CIFAR_MIXED + FMNIST_MIXED)
     zero = assemble_paths(paths, work / "mixed-zero", requested=classes, overwrite=True)
@@ -655,15 +657,30 @@ class Session:
 
 
 def start_session(
-    name: str, description: str | None, quick: dict[str, Any], full: dict[str, Any], targets: dict[str, Any]
+    name: str,
+    description: str | None,
+    quick: dict[str, Any],
+    full: dict[str, Any],
+    targets: dict[str, Any],
+    cpu: dict[str, Any] | None = None,
 ) -> Session:
-    """Parse ``--quick/--device/--out/--threads`` and build the session of benchmark ``name``."""
+    """Parse ``--scale/--quick/--device/--out/--threads`` and build the session of benchmark ``name``.
+
+    ``--scale quick`` (or ``--quick``) is a smoke run, ``--scale cpu`` decides the targets on 2 CPU
+    cores, ``--scale full`` (the default) is meant for a GPU.
+    """
     import argparse
 
     ap = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--quick", action="store_true", help="scaled-down settings for 2 CPU cores (~10 min)")
+    ap.add_argument("--quick", action="store_true", help="the same as --scale quick")
+    ap.add_argument(
+        "--scale",
+        choices=["quick", "cpu", "full"] if cpu is not None else ["quick", "full"],
+        default="full",
+        help="quick: smoke run; cpu: every target decided on 2 CPU cores; full: GPU settings",
+    )
     ap.add_argument(
         "--device", default="cpu", help="cpu, cuda or auto for decomposition/training (default cpu)"
     )
@@ -672,11 +689,13 @@ def start_session(
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    cfg = quick if args.quick else full
+    scale = "quick" if args.quick else args.scale
+    cfg = {"quick": quick, "cpu": cpu, "full": full}[scale]
+    assert cfg is not None
     doc: dict[str, Any] = {
         "benchmark": name,
         "command": " ".join([".venv/bin/python", *sys.argv]),
-        "mode": "quick" if args.quick else "full",
+        "mode": scale,
         "hardware": hardware(device),
         "settings": cfg,
         "targets_spec": targets,

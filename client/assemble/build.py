@@ -227,6 +227,15 @@ def evaluate_package(path: str | Path, data_specs: Sequence[str], **kwargs: Any)
     """Evaluate any module package: an assembly (top-1), a sub-model (top-1 over its classes) or a
     class module (one-vs-rest metrics)."""
     m = read_manifest(path)
+    if m.kind == "trunk":  # features, no answers: its accuracy is that of the modules on it
+        load_package(path)  # verified all the same
+        return {
+            "split": kwargs.get("split", "test"),
+            "samples": 0,
+            "overall": {},
+            "datasets": list(data_specs),
+            "note": "a trunk computes features for its class modules; evaluate those",
+        }
     if m.kind == "assembled":
         return evaluate_assembly(load_assembly(path), data_specs, **kwargs)
     if m.output_type == "logits":

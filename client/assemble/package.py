@@ -148,7 +148,9 @@ def write_assembly(
         for f in ("manifest.json", *(e.path for e in m.files)):
             files[f"{folder}/{f}"] = (spec.path / f).read_bytes()
         if m.trunk is not None:
-            trunk_dir = find_trunk(spec.path, m.trunk, [*trunk_search, installed_root()])
+            # a part of another assembly finds its trunk in that assembly's trunks/
+            own = spec.path.parent.parent / TRUNKS_DIR
+            trunk_dir = find_trunk(spec.path, m.trunk, [*trunk_search, own, installed_root()])
             trunk_manifest = verify_package(trunk_dir)
             for f in (MANIFEST_NAME, *(e.path for e in trunk_manifest.files)):
                 files[f"{TRUNKS_DIR}/{m.trunk.manifest_sha256}/{f}"] = (trunk_dir / f).read_bytes()

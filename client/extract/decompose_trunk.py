@@ -40,6 +40,7 @@ from nnparts.client.extract.base import (
 from nnparts.client.extract.calibrate import binary_metrics, calibrated, fit_temperature
 from nnparts.client.extract.channels import ChannelPlan, analyse_channels, extract, with_fixed_residuals
 from nnparts.client.extract.decompose_channel import FlopsModel
+from nnparts.client.extract.heads import ovr_scores
 from nnparts.client.extract.importance import (
     fisher_importance,
     keep_top,
@@ -123,12 +124,11 @@ def _head_for(
     return graph.with_nodes([*graph.nodes[:-1], head]), t
 
 
-def _plan(graph: Graph, net: GraphNet, h: int, w: int) -> tuple[ChannelPlan, FlopsModel, int]:
-    cost = (
-        graph_cost(net, h, w)
-        if net.graph is graph
-        else graph_cost(GraphNet(graph, net.state_tensors()), h, w)
-    )
+def _plan(
+    graph: Graph, tensors: dict[str, torch.Tensor], hw: tuple[int, int]
+) -> tuple[ChannelPlan, FlopsModel, int]:
+    """Channel variables of ``graph``, its differentiable FLOPs model and its FLOPs at input size ``hw``."""
+    cost = graph_cost(GraphNet(graph, tensors), *hw)
     plan = analyse_channels(graph, cost.shapes)
     return plan, FlopsModel(graph, plan, cost), cost.flops
 
@@ -234,7 +234,8 @@ class TrunkTailDecomposer:
                         flops_before=full_cost.flops,
                         flops_after=trunk_cost.flops,
                         residual_policy="keep",
-                        note=f"trunk up to {split.cut!r} (cut at {split.trunk_flops_share:.1%} of the FLOPs)",
+                        note=f"trunk up to {split.cut!r} (cut where the origin has spent "
+                        f"{log['trunk']['cut_share_of_origin_flops']:.1%} of its FLOPs), channel-pruned and fine-tuned",
                     ),
                     metrics={"selection": log},
                     output_type="features",
@@ -309,7 +310,7 @@ class TrunkTailDecomposer:
         h, w = origin.input.height, origin.input.width
         graph = origin.graph
         net = GraphNet(graph, teacher.state_tensors()).to(device).eval()
-        plan, flops, total = _plan(graph, net, h, w)
+        plan, flops, total = _plan(graph, net.state_tensors(), (h, w))
         plan = with_fixed_residuals(plan, graph)
         split = split_at(graph, cut, 1, node_flops)
         tail_nodes = {n.name for n in split.tail.nodes}
@@ -400,13 +401,10 @@ class TrunkTailDecomposer:
     ) -> tuple[list[_Tail], dict[str, Any]]:
         device = settings.device
         net = GraphNet(graph, tensors).to(device).eval()
-        in_hw = tuple(feats.shape[2:]) if feats.dim() == 4 else (h, w)
-        cost = graph_cost(net.cpu(), *in_hw)
-        net.to(device)
-        plan = analyse_channels(graph, cost.shapes)
-        flops = FlopsModel(graph, plan, cost)
+        hw = (int(feats.shape[2]), int(feats.shape[3])) if feats.dim() == 4 else (h, w)
+        plan, flops, tail_flops = _plan(graph, tensors, hw)
         groups = variable_groups(plan)
-        scale = cost.flops / origin_flops
+        scale = tail_flops / origin_flops
 
         def cost_of(keep: np.ndarray) -> float:
             return scale * float(flops.ratio(torch.as_tensor(keep, dtype=torch.float32, device=device)))
@@ -429,9 +427,10 @@ class TrunkTailDecomposer:
                 )
                 x, y = feats[idx].to(device).float(), (labels[idx] == c).float().to(device)
 
-                def loss(gates: torch.Tensor, x: torch.Tensor = x, y: torch.Tensor = y) -> torch.Tensor:
-                    z = net.run(x, gates=plan.gates(gates))
-                    ovr = z[:, c] - torch.logsumexp(torch.cat([z[:, :c], z[:, c + 1 :]], 1), 1)
+                def loss(
+                    gates: torch.Tensor, x: torch.Tensor = x, y: torch.Tensor = y, c: int = c
+                ) -> torch.Tensor:
+                    ovr = ovr_scores(net.run(x, gates=plan.gates(gates)))[:, c]
                     return F.binary_cross_entropy_with_logits(ovr, y)
 
                 losses.append(loss)
@@ -508,9 +507,7 @@ class TrunkTailDecomposer:
         device: str,
     ) -> None:
         """One class alone: train its score as a one-vs-rest log-odds distilled from the origin's."""
-        ovr_teacher = teacher_logits[:, c] - torch.logsumexp(
-            torch.cat([teacher_logits[:, :c], teacher_logits[:, c + 1 :]], 1), 1
-        )
+        ovr_teacher = ovr_scores(teacher_logits)[:, c]
         two_way = torch.stack([torch.zeros_like(ovr_teacher), ovr_teacher], 1)
         binary = (labels == c).long()
 

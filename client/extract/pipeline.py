@@ -23,6 +23,7 @@ from nnparts.client.extract.heads import ovr_scores
 from nnparts.client.pack.build import build_manifest, origin_of, slug
 from nnparts.client.pack.writer import write_package
 from nnparts.client.zoo.evaluation import align_classes
+from nnparts.client.zoo.meta import ModelMeta
 from nnparts.client.zoo.origin import OriginModel, load_origin, tool_version
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.client.zoo.trace import trace_model
@@ -108,7 +109,8 @@ def metrics_from_scores(
             "precision": origin["precision"],
             "top1": round(float((origin_logits.argmax(1) == test.y).float().mean()), 6),
         },
-        "selection": module.metrics,
+        "selection": {k: v for k, v in module.metrics.items() if k != "cost"},
+        **({"cost": module.metrics["cost"]} if "cost" in module.metrics else {}),
     }
 
 
@@ -135,29 +137,58 @@ def decompose(
     splits = load_splits(data_spec, origin.meta.classes, origin.meta.input)
     modules = get_extractor(method).extract(net, wanted, splits["train"], splits["val"], settings)
     origin_logits = score_batches(net.net, splits["test"], settings.batch_size, "cpu")
+    return write_modules(
+        modules,
+        net,
+        origin.meta,
+        splits["test"],
+        origin_logits,
+        out_dir,
+        settings=settings,
+        version=version,
+        overwrite=overwrite,
+    )
+
+
+def write_modules(
+    modules: Sequence[ExtractedModule],
+    net: OriginNet,
+    meta: ModelMeta,
+    test: TensorData,
+    origin_logits: torch.Tensor,
+    out_dir: str | Path,
+    *,
+    settings: ExtractSettings,
+    version: str = "1.0.0",
+    overwrite: bool = False,
+) -> list[WrittenModule]:
+    """Measure each extracted module on ``test`` next to the origin and write its package under
+    ``out_dir``: a trunk (written first) to ``trunk/``, each class module to its class's slug, pinning
+    the trunk it runs on (id, version, manifest sha256) in ``requires``."""
     written: list[WrittenModule] = []
-    test = splits["test"]
+    features = test
     requires: tuple[Requirement, ...] = ()
     for module in modules:
         if module.kind == "trunk":
             trunk_net = module.network().to(settings.device)
-            test = TensorData(
-                score_batches(trunk_net, splits["test"], settings.batch_size, settings.device), test.y
+            features = TensorData(
+                score_batches(trunk_net, test, settings.batch_size, settings.device), test.y
             )
             metrics: dict[str, Any] = {
                 "split": "test",
                 "samples": len(test),
                 "overall": {},
-                "dataset": origin.meta.dataset,
                 "selection": module.metrics,
             }
             path = Path(out_dir) / TRUNK_FOLDER
         else:
-            metrics = class_module_metrics(module, test, origin_logits, settings)
-            metrics["dataset"] = origin.meta.dataset
+            metrics = class_module_metrics(
+                module, features if module.on_trunk else test, origin_logits, settings
+            )
             path = Path(out_dir) / slug(module.classes[0].name)
+        metrics["dataset"] = meta.dataset
         manifest = build_manifest(
-            module, net.origin, origin.meta, metrics=metrics, version=version, tool_version=tool_version()
+            module, net.origin, meta, metrics=metrics, version=version, tool_version=tool_version()
         )
         if module.on_trunk:
             manifest = manifest.with_changes(requires=requires)

@@ -4,6 +4,7 @@ modules of two data sets with different input specs, evaluate, replace, predict.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_channel_modules_record_honest_metrics(digit_modules: list[Path]) -> Non
         assert m.metrics["split"] == "test" and m.metrics["samples"] > 0
         assert 0.0 <= m.metrics["overall"]["accuracy"] <= 1.0
         assert "origin" in m.metrics and m.calibration.method == "temperature"
-        assert m.metrics["val"]["binary_accuracy"] >= 0.0  # selected on val, reported on test
+        assert m.metrics["selection"]["val"]["binary_accuracy"] >= 0.0  # selected on val, reported on test
         # the default: a tail on a shared trunk, pinned by content; the trunk keeps residual streams
         assert m.trunk is not None and loaded.trunk is not None
         assert loaded.trunk.manifest.kind == "trunk" and loaded.trunk.manifest.mask.residual_policy == "keep"
@@ -275,6 +276,17 @@ def test_cli_decompose_publish_install_assemble_eval(
     assert res.exit_code == 0 and "0 fetched" in res.output, res.output
     res = runner.invoke(main, ["assemble", "--lock", str(lock), "--out", str(tmp_path / "asm")])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["eval", str(tmp_path / "asm"), "--data", "digits", "--json"])
+    res = runner.invoke(main, ["eval", str(tmp_path / "asm"), "--data", "digits", "--json", "--latency"])
     assert res.exit_code == 0, res.output
-    assert '"accuracy"' in res.output
+    report = json.loads(res.output)
+    assert "accuracy" in report["overall"]
+    assert (
+        report["latency_ms"]["1"] > 0
+        and report["latency_ms"]["64"] > 0
+        and report["latency_ms"]["threads"] >= 1
+    )
+    # a class module on its trunk, and the trunk package itself, are timed the same way
+    for package in (tmp_path / "m" / "4", tmp_path / "m" / "trunk"):
+        res = runner.invoke(main, ["eval", str(package), "--data", "digits", "--json", "--latency"])
+        assert res.exit_code == 0, res.output
+        assert set(json.loads(res.output)["latency_ms"]) >= {"1", "64", "threads", "rounds"}
