@@ -13,9 +13,11 @@ from nnparts.registry import (
     routes_files,
     routes_lfs,
     routes_listing,
+    routes_preupload,
     routes_refs,
     routes_repos,
     routes_settings,
+    routes_storage,
 )
 from nnparts.registry.auth import Authorizer
 from nnparts.registry.catalog import Catalog
@@ -62,8 +64,10 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
     routes = (
         routes_repos,
         routes_settings,
+        routes_storage,
         routes_listing,
         routes_refs,
+        routes_preupload,
         routes_commit,
         routes_lfs,
         routes_files,

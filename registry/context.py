@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ParamSpec, Protocol, TypeVar
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -103,3 +104,10 @@ def make_key(repo_type: str, namespace: str, name: str) -> RepoKey:
         namespace=check_name(namespace, what="namespace"),
         name=check_name(name),
     )
+
+
+def next_link(call: Call, **changes: str | int) -> str:
+    """A ``Link: <url>; rel="next"`` value: this request's URL with ``changes`` to its query."""
+    items = [(k, v) for k, v in call.request.query_params.multi_items() if k not in changes]
+    items += [(k, str(v)) for k, v in changes.items()]
+    return f'<{call.base_url}{call.request.url.path}?{urlencode(items)}>; rel="next"'

@@ -25,26 +25,41 @@ from nnparts.registry import errors
 from nnparts.registry.blob_gc import GcReport, Holds, all_blobs, collect
 from nnparts.registry.blobstore import BlobInfo, BlobStore, BlobWriter
 from nnparts.registry.cardmeta import CardMeta, parse_card
+from nnparts.registry.gitpatterns import LfsRules
 from nnparts.registry.names import check_ref_name, is_commit_sha
 from nnparts.registry.records import (
+    GITATTRIBUTES,
     MAIN,
     README,
     CommitOp,
     CommitRecord,
     CommitRequest,
     FileEntry,
+    LfsFileRecord,
     RefKind,
     RefRecord,
     RepoImport,
     RepoKey,
     RepoQuery,
     RepoRecord,
+    RepoUsage,
 )
-from nnparts.registry.repo_listing import import_rows, list_sql
+from nnparts.registry.repo_listing import import_rows, list_sql, usage_rows
+from nnparts.registry.rewrite import Pruned, drop_lfs, prune
 from nnparts.registry.sqlite_pool import SqlitePool
 from nnparts.registry.storage import Storage
-from nnparts.registry.store_schema import COMMIT_COLS, REPO_COLS, commit_from_row, migrate, repo_from_row
-from nnparts.registry.trees import EMPTY_TREE, apply_op, commit_sha, now_iso, tree_id_of
+from nnparts.registry.store_schema import (
+    COMMIT_COLS,
+    REPO_COLS,
+    commit_from_row,
+    insert_tree,
+    migrate,
+    repo_from_row,
+)
+from nnparts.registry.trees import apply_op, commit_sha, now_iso, promote_lfs, tree_id_of
+
+#: A larger ``.gitattributes`` is not read for LFS rules.
+MAX_GITATTRIBUTES = 1024 * 1024
 
 
 class FilesystemStorage(Storage):
@@ -89,29 +104,44 @@ class FilesystemStorage(Storage):
             raise errors.RepoNotFound(f"{key.type} repository {key.id!r} not found")
         return int(row[0])
 
-    def create_repo(self, key: RepoKey, *, private: bool, author: str) -> RepoRecord:
+    def create_repo(
+        self, key: RepoKey, *, private: bool, author: str, files: Sequence[tuple[str, bytes]] = ()
+    ) -> RepoRecord:
         stamp = now_iso()
-        with self._write() as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM repos WHERE type=? AND lower_id=?", (key.type, key.id.lower())
-            ).fetchone()
-            if exists:
-                raise errors.AlreadyExists(f"{key.type} repository {key.id!r} already exists")
-            cur = conn.execute(
-                "INSERT INTO repos(type, namespace, name, full_id, lower_id, lower_ns, private,"
-                " created_at, last_modified) VALUES (?,?,?,?,?,?,?,?,?)",
-                (key.type, key.namespace, key.name, key.id, key.id.lower(),
-                 key.namespace.lower(), int(private), stamp, stamp),
-            )  # fmt: skip
-            rid = int(cur.lastrowid or 0)
-            sha = commit_sha(key, None, EMPTY_TREE, "initial commit", "", author, stamp)
-            conn.execute(
-                "INSERT INTO commits VALUES (?,?,?,?,?,?,?,?)",
-                (rid, sha, None, EMPTY_TREE, "initial commit", "", author, stamp),
-            )
-            conn.execute("INSERT INTO refs VALUES (?,?,?,?)", (rid, "branch", MAIN, sha))
-            conn.execute("UPDATE repos SET main_sha=? WHERE rid=?", (sha, rid))
+        blobs = [(path, self.put_blob(data)) for path, data in files]
+        try:
+            entries = [FileEntry(path, b.size, b.sha256, b.git_oid, False) for path, b in blobs]
+            tree_id = tree_id_of(entries)
+            with self._write() as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM repos WHERE type=? AND lower_id=?", (key.type, key.id.lower())
+                ).fetchone()
+                if exists:
+                    raise errors.AlreadyExists(f"{key.type} repository {key.id!r} already exists")
+                cur = conn.execute(
+                    "INSERT INTO repos(type, namespace, name, full_id, lower_id, lower_ns, private,"
+                    " created_at, last_modified) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (key.type, key.namespace, key.name, key.id, key.id.lower(),
+                     key.namespace.lower(), int(private), stamp, stamp),
+                )  # fmt: skip
+                rid = int(cur.lastrowid or 0)
+                for _, blob in blobs:
+                    self._grant(conn, rid, blob)
+                insert_tree(conn, tree_id, entries)
+                sha = commit_sha(key, None, tree_id, "initial commit", "", author, stamp)
+                conn.execute(
+                    "INSERT INTO commits VALUES (?,?,?,?,?,?,?,?)",
+                    (rid, sha, None, tree_id, "initial commit", "", author, stamp),
+                )
+                conn.execute("INSERT INTO refs VALUES (?,?,?,?)", (rid, "branch", MAIN, sha))
+                conn.execute("UPDATE repos SET main_sha=? WHERE rid=?", (sha, rid))
+        finally:
+            self.release_blobs([b.sha256 for _, b in blobs], discard=False)
         return self.get_repo(key)
+
+    def _grant(self, conn: sqlite3.Connection, rid: int, blob: BlobInfo) -> None:
+        conn.execute("INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (blob.sha256, blob.size, blob.git_oid))
+        conn.execute("INSERT OR IGNORE INTO repo_blobs VALUES (?,?)", (rid, blob.sha256))
 
     def delete_repo(self, key: RepoKey) -> None:
         with self._write() as conn:
@@ -127,6 +157,26 @@ class FilesystemStorage(Storage):
         with self._write() as conn:
             conn.execute("UPDATE repos SET private=? WHERE rid=?", (int(private), self._rid(conn, key)))
         return self.get_repo(key)
+
+    def move_repo(self, src: RepoKey, dst: RepoKey) -> RepoRecord:
+        with self._write() as conn:
+            rid = self._rid(conn, src)
+            taken = conn.execute(
+                "SELECT rid FROM repos WHERE type=? AND lower_id=?", (dst.type, dst.id.lower())
+            ).fetchone()
+            if taken is not None and int(taken[0]) != rid:
+                raise errors.AlreadyExists(f"{dst.type} repository {dst.id!r} already exists")
+            conn.execute(
+                "UPDATE repos SET namespace=?, name=?, full_id=?, lower_id=?, lower_ns=?,"
+                " last_modified=? WHERE rid=?",
+                (dst.namespace, dst.name, dst.id, dst.id.lower(), dst.namespace.lower(), now_iso(), rid),
+            )
+        return self.get_repo(dst)
+
+    def namespace_usage(self, namespace: str, *, offset: int, limit: int) -> tuple[list[RepoUsage], int]:
+        conn = self._conn()
+        rows, total = usage_rows(conn, namespace, offset=offset, limit=limit)
+        return [RepoUsage(repo_from_row(r[:-1]), int(r[-1])) for r in rows], total
 
     def get_repo(self, key: RepoKey) -> RepoRecord:
         row = (
@@ -224,18 +274,11 @@ class FilesystemStorage(Storage):
             self._check_lfs_blobs(conn, rid, request.ops)
             for op in request.ops:
                 if op.blob is not None:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO blobs VALUES (?,?,?)",
-                        (op.blob.sha256, op.blob.size, op.blob.git_oid),
-                    )
-                    conn.execute("INSERT OR IGNORE INTO repo_blobs VALUES (?,?)", (rid, op.blob.sha256))
+                    self._grant(conn, rid, op.blob)
+            promote_lfs(files, self._lfs_rules(files.get(GITATTRIBUTES)), request.ops)
             entries = list(files.values())
             tree_id = tree_id_of(entries)
-            if conn.execute("SELECT 1 FROM trees WHERE tree_id=? LIMIT 1", (tree_id,)).fetchone() is None:
-                conn.executemany(
-                    "INSERT INTO trees VALUES (?,?,?,?,?,?)",
-                    [(tree_id, f.path, f.sha256, f.size, f.git_oid, int(f.lfs)) for f in entries],
-                )
+            insert_tree(conn, tree_id, entries)
             sha = commit_sha(key, head.sha, tree_id, request.title, request.message, request.author, stamp)
             conn.execute(
                 "INSERT INTO commits VALUES (?,?,?,?,?,?,?,?)",
@@ -255,6 +298,11 @@ class FilesystemStorage(Storage):
     def _files_in(self, conn: sqlite3.Connection, tree_id: str) -> list[FileEntry]:
         rows = conn.execute("SELECT path, size, sha256, git_oid, lfs FROM trees WHERE tree_id=?", (tree_id,))
         return [FileEntry(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    def _lfs_rules(self, gitattributes: FileEntry | None) -> LfsRules | None:
+        if gitattributes is None or gitattributes.lfs or gitattributes.size > MAX_GITATTRIBUTES:
+            return None
+        return LfsRules(self.blobs.path(gitattributes.sha256).read_bytes().decode("utf-8", "replace"))
 
     def _check_lfs_blobs(self, conn: sqlite3.Connection, rid: int, ops: Sequence[CommitOp]) -> None:
         for op in ops:
@@ -321,6 +369,85 @@ class FilesystemStorage(Storage):
             (commit.sha, rid, offset + limit, rid, limit, offset),
         )
         return [commit_from_row(r) for r in rows]
+
+    def squash(self, key: RepoKey, branch: str, *, title: str, author: str) -> CommitRecord:
+        stamp = now_iso()
+        with self._write() as conn:
+            rid = self._rid(conn, key)
+            row = conn.execute(
+                "SELECT sha FROM refs WHERE rid=? AND kind='branch' AND name=?", (rid, branch)
+            ).fetchone()
+            if row is None:
+                tag = conn.execute(
+                    "SELECT 1 FROM refs WHERE rid=? AND kind='tag' AND name=?", (rid, branch)
+                ).fetchone()
+                if tag is not None:
+                    raise errors.BadRequest(f"{branch!r} is a tag: only branches can be squashed")
+                raise errors.RevisionNotFound(f"branch {branch!r} not found in {key.id!r}")
+            head = self._commit_row(conn, rid, str(row[0]), key, branch)
+            sha = commit_sha(key, None, head.tree_id, title, "", author, stamp)
+            conn.execute(
+                "INSERT INTO commits VALUES (?,?,?,?,?,?,?,?)",
+                (rid, sha, None, head.tree_id, title, "", author, stamp),
+            )
+            self._move_refs(conn, rid, {head.sha: sha}, branch=branch)
+            pruned = prune(conn, rid)
+        self._collect(pruned)
+        return CommitRecord(sha, None, title, "", author, stamp, head.tree_id)
+
+    def lfs_files(self, key: RepoKey, *, after: str | None, limit: int) -> list[LfsFileRecord]:
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT t.sha256, MIN(t.size), MIN(t.path), MIN(c.date) FROM commits c"
+            " JOIN trees t ON t.tree_id = c.tree_id WHERE c.rid=? AND t.lfs=1 AND t.sha256 > ?"
+            " GROUP BY t.sha256 ORDER BY t.sha256 LIMIT ?",
+            (self._rid(conn, key), after or "", limit),
+        )
+        return [LfsFileRecord(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def delete_lfs_files(self, key: RepoKey, shas: Sequence[str]) -> dict[str, str]:
+        with self._write() as conn:
+            rid = self._rid(conn, key)
+            moved = drop_lfs(
+                conn,
+                rid,
+                set(shas),
+                files_in=lambda tree_id: self._files_in(conn, tree_id),
+                tree_of=tree_id_of,
+                sha_of=lambda *fields: commit_sha(key, *fields),
+            )
+            self._move_refs(conn, rid, moved)
+            pruned = prune(conn, rid)
+        self._collect(pruned)
+        return moved
+
+    def _move_refs(
+        self, conn: sqlite3.Connection, rid: int, moved: dict[str, str], *, branch: str = ""
+    ) -> None:
+        """Point refs at rewritten commits (only ``branch`` if given) and keep ``main_sha`` current."""
+        for old, new in moved.items():
+            if branch:
+                conn.execute(
+                    "UPDATE refs SET sha=? WHERE rid=? AND kind='branch' AND name=?", (new, rid, branch)
+                )
+            else:
+                conn.execute("UPDATE refs SET sha=? WHERE rid=? AND sha=?", (new, rid, old))
+        main = conn.execute(
+            "SELECT sha FROM refs WHERE rid=? AND kind='branch' AND name=?", (rid, MAIN)
+        ).fetchone()
+        conn.execute("UPDATE repos SET main_sha=?, last_modified=? WHERE rid=?", (main[0], now_iso(), rid))
+
+    def _collect(self, pruned: Pruned) -> None:
+        if pruned.trees:
+            collect(
+                self._db,
+                self.blobs,
+                self.holds,
+                pruned.blobs,
+                min_age_s=0,
+                keep_granted=True,
+                trees=pruned.trees,
+            )
 
     # -- listing -------------------------------------------------------------------------------
 

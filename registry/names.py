@@ -10,6 +10,7 @@ REPO_TYPES = ("model", "dataset", "space")
 MAX_NAME = 96
 MAX_PATH = 1024
 MAX_REVISION = 256
+MAX_TITLE = 1000
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RESERVED_NAMESPACES = frozenset({"api", "models", "datasets", "spaces", "resolve", "_lfs"})

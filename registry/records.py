@@ -15,6 +15,8 @@ RefKind = Literal["branch", "tag"]
 OpKind = Literal["add", "delete_file", "delete_folder"]
 MAIN = "main"
 README = "README.md"
+GITATTRIBUTES = ".gitattributes"
+GITIGNORE = ".gitignore"
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,22 @@ class RepoImport:
     tags: tuple[str, ...] = ()
     card_data: dict[str, Value] = field(default_factory=dict)
     private: bool = False
+
+
+@dataclass(frozen=True)
+class RepoUsage:
+    """A repository and the bytes of the blobs granted to it (what ``hf repos ls`` shows)."""
+
+    record: RepoRecord
+    storage_bytes: int
+
+
+@dataclass(frozen=True)
+class LfsFileRecord:
+    """An LFS object some commit of a repo references: one ``path`` that named it and the date of
+    the first commit that did (``pushed_at``)."""
+
+    sha256: str
+    size: int
+    path: str
+    pushed_at: str

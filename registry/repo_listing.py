@@ -59,3 +59,23 @@ def import_rows(conn: sqlite3.Connection, repos: Sequence[RepoImport], stamp: st
             rid = int(cur.lastrowid or 0)
             conn.executemany("INSERT OR IGNORE INTO repo_tags VALUES (?,?)", [(t, rid) for t in item.tags])
     return added
+
+
+def usage_rows(conn: sqlite3.Connection, namespace: str, *, offset: int, limit: int) -> tuple[list[Any], int]:
+    """A page of ``namespace``'s repos (:data:`REPO_COLS` plus the bytes granted to each) and
+    the bytes of the whole namespace."""
+    granted = (
+        "(SELECT COALESCE(SUM(b.size), 0) FROM repo_blobs g JOIN blobs b ON b.sha256 = g.sha256"
+        " WHERE g.rid = r.rid)"
+    )
+    rows = conn.execute(
+        f"SELECT {REPO_COLS}, {granted} FROM repos r WHERE r.lower_ns=? ORDER BY r.lower_id, r.type"
+        " LIMIT ? OFFSET ?",
+        (namespace.lower(), limit, offset),
+    ).fetchall()
+    total = conn.execute(
+        "SELECT COALESCE(SUM(b.size), 0) FROM repos r JOIN repo_blobs g ON g.rid = r.rid"
+        " JOIN blobs b ON b.sha256 = g.sha256 WHERE r.lower_ns=?",
+        (namespace.lower(),),
+    ).fetchone()[0]
+    return rows, int(total)

@@ -1,4 +1,4 @@
-"""Uploads: preupload (the server picks ``regular`` or ``lfs``) and NDJSON commits."""
+"""Uploads: NDJSON commits (the preupload step is :mod:`routes_preupload`)."""
 
 from __future__ import annotations
 
@@ -18,49 +18,18 @@ from nnparts.registry.bodies import (
     iter_lines,
     non_negative_int,
     parse_json,
-    read_json,
 )
 from nnparts.registry.context import Call
-from nnparts.registry.names import check_folder, check_path, check_revision, is_commit_sha
+from nnparts.registry.names import MAX_TITLE, check_folder, check_path, check_revision, is_commit_sha
 from nnparts.registry.router import API_REPO, Router
-from nnparts.registry.storage import CommitOp, CommitRecord, CommitRequest, FileEntry, Storage
+from nnparts.registry.storage import CommitOp, CommitRecord, CommitRequest, Storage
 
 log = logging.getLogger("nnparts.registry")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-MAX_TITLE = 1000
 
 
 def register(router: Router) -> None:
-    router.add("POST", API_REPO + r"/preupload/(?P<rev>[^/]+)", preupload)
     router.add("POST", API_REPO + r"/commit/(?P<rev>[^/]+)", commit)
-
-
-async def preupload(call: Call) -> Response:
-    """For each file: ``uploadMode`` (``lfs`` above the threshold), ``shouldIgnore``, remote ``oid``."""
-    record = await call.writable_repo()
-    body = await read_json(call.request, call.hub.config.max_json_bytes)
-    files = body.get("files")
-    if not isinstance(files, list):
-        raise errors.BadRequest("field 'files' (list) is required")
-    storage = call.hub.storage
-    head = await call.run(storage.resolve, record.key, check_revision(call.params["rev"]))
-    existing = {f.path: f for f in await call.run(storage.list_files, record.key, head)}
-    threshold = call.hub.config.lfs_threshold_bytes
-    out: list[dict[str, Any]] = []
-    for item in files:
-        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-            raise errors.BadRequest("each file needs a string 'path'")
-        path = check_path(item["path"])
-        size = non_negative_int(item.get("size", 0), f"size of {path!r}")
-        mode = "lfs" if size > threshold else "regular"
-        remote: FileEntry | None = existing.get(path)
-        oid = None
-        if remote is not None and mode == "lfs":
-            oid = remote.sha256
-        elif remote is not None and not remote.lfs:
-            oid = remote.git_oid  # git blob sha1, what the client computes for regular files
-        out.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
-    return JSONResponse({"files": out, "commitOid": head.sha})
 
 
 async def commit(call: Call) -> Response:

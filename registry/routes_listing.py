@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.responses import Response
 
 from nnparts.registry import errors
 from nnparts.registry.bodies import read_form_or_json
-from nnparts.registry.context import API_TYPES, Call
+from nnparts.registry.context import API_TYPES, Call, next_link
 from nnparts.registry.names import check_name, check_path, check_revision
 from nnparts.registry.query import flag, int_param
 from nnparts.registry.router import API_REPO, Router
@@ -25,12 +24,6 @@ def register(router: Router) -> None:
     router.add("GET", r"/api/(?P<rtype>models|datasets|spaces)", list_repos)
     router.add("GET", API_REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.+?))?/?", list_tree)
     router.add("POST", API_REPO + r"/paths-info/(?P<rev>[^/]+)", paths_info)
-
-
-def _next_link(call: Call, **changes: str | int) -> str:
-    items = [(k, v) for k, v in call.request.query_params.multi_items() if k not in changes]
-    items += [(k, str(v)) for k, v in changes.items()]
-    return f'<{call.base_url}{call.request.url.path}?{urlencode(items)}>; rel="next"'
 
 
 async def list_repos(call: Call) -> Response:
@@ -62,7 +55,7 @@ async def list_repos(call: Call) -> Response:
     records = records[:page]
     full = flag(call.request, "full")
     body = [repo_info(r, sha=r.sha, files=[] if full else None) for r in records]
-    headers = {"Link": _next_link(call, cursor=records[-1].key.id)} if more else {}
+    headers = {"Link": next_link(call, cursor=records[-1].key.id)} if more else {}
     return await call.json(body, headers=headers)
 
 
@@ -81,7 +74,7 @@ async def list_tree(call: Call) -> Response:
         raise errors.EntryNotFound(f"{base!r} not found in {record.key.id!r} at {commit.sha}")
     offset = int_param(call.request, "cursor", 0)
     page = call.hub.config.page_size
-    headers = {"Link": _next_link(call, cursor=offset + page)} if offset + page < len(items) else {}
+    headers = {"Link": next_link(call, cursor=offset + page)} if offset + page < len(items) else {}
     return await call.json(items[offset : offset + page], headers=headers)
 
 

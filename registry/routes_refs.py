@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 from nnparts.registry import errors
 from nnparts.registry.bodies import read_json
 from nnparts.registry.context import Call
-from nnparts.registry.names import check_ref_name, check_revision
+from nnparts.registry.names import MAX_TITLE, check_ref_name, check_revision
 from nnparts.registry.query import MAX_INT, flag, int_param
 from nnparts.registry.router import API_REPO, Router
 from nnparts.registry.storage import MAIN
@@ -19,6 +19,7 @@ def register(router: Router) -> None:
     router.add("GET", API_REPO + r"/commits/(?P<rev>[^/]+)", list_commits)
     router.add("POST DELETE", API_REPO + r"/branch/(?P<ref>[^/]+)", branch)
     router.add("POST DELETE", API_REPO + r"/tag/(?P<ref>[^/]+)", tag)
+    router.add("POST", API_REPO + r"/super-squash/(?P<ref>[^/]+)", super_squash)
 
 
 async def list_refs(call: Call) -> Response:
@@ -80,3 +81,19 @@ async def tag(call: Call) -> Response:
     commit = await call.run(storage.resolve, record.key, check_revision(call.params["ref"]))
     await call.run(storage.create_ref, record.key, "tag", check_ref_name(name, kind="tag"), commit)
     return JSONResponse({})
+
+
+async def super_squash(call: Call) -> Response:
+    """``{"message"}``: the branch becomes one parentless commit of its head tree; commits no ref
+    reaches any more are gone (pinned shas of them 404) and so are the blobs only they used."""
+    record = await call.writable_repo()
+    body = await read_json(call.request, call.hub.config.max_json_bytes)
+    message = body.get("message") or "Super-squash"
+    if not isinstance(message, str) or len(message) > MAX_TITLE:
+        raise errors.BadRequest(f"message must be a string of at most {MAX_TITLE} characters")
+    branch = check_revision(call.params["ref"]).removeprefix("refs/heads/")
+    author = call.principal.user if call.principal else "anonymous"
+    done = await call.run(call.hub.storage.squash, record.key, branch, title=message, author=author)
+    for listener in call.hub.listeners:
+        await call.run(listener.committed, record.key, branch, done)
+    return JSONResponse({"commitOid": done.sha})

@@ -7,9 +7,10 @@ from starlette.responses import JSONResponse, Response
 from nnparts.registry import errors
 from nnparts.registry.bodies import read_json
 from nnparts.registry.context import Call, make_key
+from nnparts.registry.gitpatterns import default_gitattributes
 from nnparts.registry.names import check_revision
+from nnparts.registry.records import GITATTRIBUTES, MAIN, RepoKey
 from nnparts.registry.router import API_REPO, Router
-from nnparts.registry.storage import MAIN, RepoKey
 from nnparts.registry.views import repo_info
 
 
@@ -19,6 +20,7 @@ def register(router: Router) -> None:
     router.add("POST", r"/api/validate-yaml", validate_yaml)
     router.add("POST", r"/api/repos/create", create_repo)
     router.add("DELETE", r"/api/repos/delete", delete_repo)
+    router.add("POST", r"/api/repos/move", move_repo)
     router.add("GET", API_REPO + r"(?:/revision/(?P<rev>[^/]+))?", get_repo_info)
 
 
@@ -71,14 +73,21 @@ def _key_from_body(call: Call, body: dict[str, object], *, default_ns: bool) -> 
 
 
 async def create_repo(call: Call) -> Response:
-    """``{"url"}``; 409 with ``url`` when the repo exists (``exist_ok=True`` relies on it)."""
+    """``{"url"}``; 409 with ``url`` when the repo exists (``exist_ok=True`` relies on it). The
+    repo starts, as on the Hub, with one commit holding the default ``.gitattributes``."""
     body = await read_json(call.request, call.hub.config.max_json_bytes)
     key = _key_from_body(call, body, default_ns=True)
     call.hub.auth.require_write(call.principal, key.namespace)
     private = body.get("private") is True or body.get("visibility") == "private"
     author = call.principal.user if call.principal else "anonymous"
     try:
-        await call.run(call.hub.storage.create_repo, key, private=private, author=author)
+        await call.run(
+            call.hub.storage.create_repo,
+            key,
+            private=private,
+            author=author,
+            files=((GITATTRIBUTES, default_gitattributes(key.type)),),
+        )
     except errors.AlreadyExists as err:
         raise errors.AlreadyExists(
             f"You already created this {key.type} repo: {key.id}", url=call.repo_url(key)
@@ -96,6 +105,40 @@ async def delete_repo(call: Call) -> Response:
     for listener in call.hub.listeners:
         await call.run(listener.deleted, record.key)
     return JSONResponse({})
+
+
+def _repo_id(body: dict[str, object], field: str, repo_type: str) -> RepoKey:
+    value = body.get(field)
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise errors.BadRequest(f"field {field!r} must be a repo id 'namespace/name'")
+    namespace, name = value.split("/")
+    return make_key(repo_type, namespace, name)
+
+
+async def move_repo(call: Call) -> Response:
+    """``{"fromRepo", "toRepo", "type"}``: rename or transfer a repo; write scope on both
+    namespaces. The old id is free at once (no redirect, so no other tenant's repo can ever answer
+    for it), the history, refs and blobs follow, and the catalogue re-reads the repo under its new
+    id (module ids must still match the new namespace)."""
+    body = await read_json(call.request, call.hub.config.max_json_bytes)
+    repo_type = body.get("type") or "model"
+    if not isinstance(repo_type, str):
+        raise errors.BadRequest("field 'type' must be a string")
+    src, dst = _repo_id(body, "fromRepo", repo_type), _repo_id(body, "toRepo", repo_type)
+    call.hub.auth.require_write(call.principal, src.namespace)
+    record = call.visible(await call.run(call.hub.storage.get_repo, src))
+    call.hub.auth.require_write(call.principal, dst.namespace)
+    try:
+        moved = await call.run(call.hub.storage.move_repo, record.key, dst)
+    except errors.AlreadyExists as err:
+        raise errors.AlreadyExists(
+            f"You already have a {dst.type} repo named {dst.id}", url=call.repo_url(dst)
+        ) from err
+    head = await call.run(call.hub.storage.resolve, moved.key, MAIN)
+    for listener in call.hub.listeners:
+        await call.run(listener.deleted, record.key)
+        await call.run(listener.committed, moved.key, MAIN, head)
+    return JSONResponse({"url": call.repo_url(moved.key)})
 
 
 async def get_repo_info(call: Call) -> Response:

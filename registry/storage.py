@@ -33,6 +33,7 @@ from nnparts.registry.records import (
     CommitRecord,
     CommitRequest,
     FileEntry,
+    LfsFileRecord,
     OpKind,
     RefKind,
     RefRecord,
@@ -40,6 +41,7 @@ from nnparts.registry.records import (
     RepoKey,
     RepoQuery,
     RepoRecord,
+    RepoUsage,
 )
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "CommitRecord",
     "CommitRequest",
     "FileEntry",
+    "LfsFileRecord",
     "OpKind",
     "RefKind",
     "RefRecord",
@@ -56,6 +59,7 @@ __all__ = [
     "RepoKey",
     "RepoQuery",
     "RepoRecord",
+    "RepoUsage",
     "Storage",
 ]
 
@@ -65,8 +69,11 @@ class Storage(abc.ABC):
     :mod:`nnparts.registry.errors`; every method is safe to call from several threads."""
 
     @abc.abstractmethod
-    def create_repo(self, key: RepoKey, *, private: bool, author: str) -> RepoRecord:
-        """Create a repo with an empty initial commit on ``main``; ``AlreadyExists`` if taken."""
+    def create_repo(
+        self, key: RepoKey, *, private: bool, author: str, files: Sequence[tuple[str, bytes]] = ()
+    ) -> RepoRecord:
+        """Create a repo whose initial commit on ``main`` holds ``files`` (regular files, e.g. the
+        default ``.gitattributes``); ``AlreadyExists`` if taken."""
 
     @abc.abstractmethod
     def delete_repo(self, key: RepoKey) -> None:
@@ -75,6 +82,16 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def set_private(self, key: RepoKey, private: bool) -> RepoRecord:
         """Change a repo's visibility; ``RepoNotFound`` if absent."""
+
+    @abc.abstractmethod
+    def move_repo(self, src: RepoKey, dst: RepoKey) -> RepoRecord:
+        """Give repo ``src`` the id ``dst`` (same type): its commits, refs and blob grants follow and
+        ``src`` is free afterwards. ``AlreadyExists`` if ``dst`` is another repo's id."""
+
+    @abc.abstractmethod
+    def namespace_usage(self, namespace: str, *, offset: int, limit: int) -> tuple[list[RepoUsage], int]:
+        """A page of the repos of ``namespace`` (every type, private ones included) ordered by id
+        then type, with their storage; and the storage of the whole namespace."""
 
     @abc.abstractmethod
     def get_repo(self, key: RepoKey) -> RepoRecord:
@@ -95,7 +112,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def commit(self, request: CommitRequest) -> CommitRecord:
-        """Apply a commit atomically; ``StaleParent`` when ``parent`` is not the branch head."""
+        """Apply a commit atomically; ``StaleParent`` when ``parent`` is not the branch head. A
+        regular file (not empty) that the resulting tree's ``.gitattributes`` marks ``filter=lfs`` is
+        stored as an LFS file, as git-lfs would."""
 
     @abc.abstractmethod
     def refs(self, key: RepoKey) -> list[RefRecord]:
@@ -113,6 +132,21 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def history(self, key: RepoKey, commit: CommitRecord, *, offset: int, limit: int) -> list[CommitRecord]:
         """Commits reachable from ``commit`` through first parents, newest first."""
+
+    @abc.abstractmethod
+    def squash(self, key: RepoKey, branch: str, *, title: str, author: str) -> CommitRecord:
+        """Replace the history of ``branch`` by one parentless commit of its head tree; commits no
+        ref reaches any more are deleted and their blobs collected (unless other repos use them).
+        ``BadRequest`` for a tag, ``RevisionNotFound`` for an unknown branch."""
+
+    @abc.abstractmethod
+    def lfs_files(self, key: RepoKey, *, after: str | None, limit: int) -> list[LfsFileRecord]:
+        """The LFS objects referenced by any commit of the repo, ordered by sha256 (keyset ``after``)."""
+
+    @abc.abstractmethod
+    def delete_lfs_files(self, key: RepoKey, shas: Sequence[str]) -> dict[str, str]:
+        """Rewrite the repo's history without the LFS files of ``shas`` (refs follow; unknown shas
+        are ignored) and collect what only they used. Returns ``old -> new`` commit shas."""
 
     @abc.abstractmethod
     def list_repos(self, query: RepoQuery) -> list[RepoRecord]:

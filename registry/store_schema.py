@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from nnparts.registry.records import CommitRecord, RepoKey, RepoRecord
+from nnparts.registry.records import CommitRecord, FileEntry, RepoKey, RepoRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS repos(
@@ -72,4 +72,13 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT OR IGNORE INTO repo_blobs SELECT DISTINCT c.rid, t.sha256"
             " FROM commits c JOIN trees t ON t.tree_id = c.tree_id"
+        )
+
+
+def insert_tree(conn: sqlite3.Connection, tree_id: str, entries: Sequence[FileEntry]) -> None:
+    """Store a tree's rows unless a tree with that content id exists (trees are shared by content)."""
+    if conn.execute("SELECT 1 FROM trees WHERE tree_id=? LIMIT 1", (tree_id,)).fetchone() is None:
+        conn.executemany(
+            "INSERT INTO trees VALUES (?,?,?,?,?,?)",
+            [(tree_id, f.path, f.sha256, f.size, f.git_oid, int(f.lfs)) for f in entries],
         )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from nnparts.registry import errors
+from nnparts.registry.gitpatterns import LfsRules
 from nnparts.registry.records import CommitOp, FileEntry, RepoKey
 
 EMPTY_TREE = hashlib.sha1(b"", usedforsecurity=False).hexdigest()
@@ -45,10 +46,7 @@ def apply_op(files: dict[str, FileEntry], op: CommitOp, key: RepoKey) -> None:
         prefix = op.path + "/"
         if any(p.startswith(prefix) for p in files) or any(op.path.startswith(p + "/") for p in files):
             raise errors.BadRequest(f"{op.path!r} conflicts with an existing file or folder")
-        oid = op.blob.git_oid
-        if op.lfs:
-            pointer = lfs_pointer(op.blob.sha256, op.blob.size)
-            oid = hashlib.sha1(b"blob %d\0" % len(pointer) + pointer, usedforsecurity=False).hexdigest()
+        oid = pointer_oid(op.blob.sha256, op.blob.size) if op.lfs else op.blob.git_oid
         files[op.path] = FileEntry(op.path, op.blob.size, op.blob.sha256, oid, op.lfs)
     elif op.kind == "delete_file":
         if files.pop(op.path, None) is None:
@@ -60,3 +58,27 @@ def apply_op(files: dict[str, FileEntry], op: CommitOp, key: RepoKey) -> None:
             raise errors.EntryNotFound(f"A folder with this name doesn't exist: {op.path!r} in {key.id!r}")
         for p in doomed:
             del files[p]
+
+
+def pointer_oid(sha256: str, size: int) -> str:
+    """The git blob id of the LFS pointer file of a blob: the ``oid`` of an LFS tree entry."""
+    pointer = lfs_pointer(sha256, size)
+    return hashlib.sha1(b"blob %d\0" % len(pointer) + pointer, usedforsecurity=False).hexdigest()
+
+
+def promote_lfs(files: dict[str, FileEntry], rules: LfsRules | None, ops: Sequence[CommitOp]) -> None:
+    """Turn the regular, non-empty files that ``ops`` added into LFS files where ``rules`` say so."""
+    if rules is None:
+        return
+    for op in ops:
+        entry = files.get(op.path)
+        if (
+            op.kind == "add"
+            and entry is not None
+            and not entry.lfs
+            and entry.size > 0
+            and rules.is_lfs(op.path)
+        ):
+            files[op.path] = FileEntry(
+                entry.path, entry.size, entry.sha256, pointer_oid(entry.sha256, entry.size), True
+            )

@@ -81,7 +81,7 @@ def test_upload_download_snapshot(hub: Any, tmp_path: Path) -> None:
         commit_message="three files",
         parent_commit=first.oid,
     )
-    assert api.list_repo_files(repo) == ["README.md", "a/b.txt", "c.txt", "weights/big.bin"]
+    assert api.list_repo_files(repo) == [".gitattributes", "README.md", "a/b.txt", "c.txt", "weights/big.bin"]
     cache = tmp_path / "cache"
     path = hf_hub_download(repo, "weights/big.bin", endpoint=hub.endpoint, token=False, cache_dir=cache)
     assert Path(path).read_bytes() == big
@@ -89,6 +89,7 @@ def test_upload_download_snapshot(hub: Any, tmp_path: Path) -> None:
     snap = snapshot_download(repo, endpoint=hub.endpoint, token=False, cache_dir=cache)
     assert (Path(snap) / "a" / "b.txt").read_bytes() == b"hello"
     assert sorted(p.name for p in Path(snap).rglob("*") if p.is_file()) == [
+        ".gitattributes",
         "README.md",
         "b.txt",
         "big.bin",
@@ -115,17 +116,17 @@ def test_lfs_tree_info_and_paths_info(hub: Any) -> None:
     api.upload_file(path_or_fileobj=big, path_in_repo="m/w.bin", repo_id=repo)
     api.upload_file(path_or_fileobj=b"small", path_in_repo="m/s.txt", repo_id=repo)
     tree = {item.path: item for item in api.list_repo_tree(repo, recursive=True)}
-    assert set(tree) == {"m", "m/w.bin", "m/s.txt"}
+    assert set(tree) == {".gitattributes", "m", "m/w.bin", "m/s.txt"}
     lfs_file = tree["m/w.bin"]
     assert lfs_file.size == 5000 and lfs_file.lfs.sha256 == hashlib.sha256(big).hexdigest()
     assert tree["m/s.txt"].lfs is None
     git = hashlib.sha1(b"blob 5\0small").hexdigest()
     assert tree["m/s.txt"].blob_id == git
     top = [item.path for item in api.list_repo_tree(repo)]
-    assert top == ["m"]
+    assert top == ["m", ".gitattributes"]  # folders first
     info = api.model_info(repo, files_metadata=True)
     sizes = {s.rfilename: s.size for s in info.siblings}
-    assert sizes == {"m/w.bin": 5000, "m/s.txt": 5}
+    assert sizes == {".gitattributes": sizes[".gitattributes"], "m/w.bin": 5000, "m/s.txt": 5}
     paths = api.get_paths_info(repo, ["m", "m/s.txt", "nope"])
     assert [(type(p).__name__, p.path) for p in paths] == [("RepoFolder", "m"), ("RepoFile", "m/s.txt")]
     # Uploading identical content again is a no-op on the client side (oid from preupload).
@@ -166,7 +167,7 @@ def test_delete_operations_and_repo_delete(hub: Any) -> None:
         commit_message="add",
     )
     api.create_commit(repo, operations=[CommitOperationDelete("d/")], commit_message="rm folder")
-    assert api.list_repo_files(repo) == ["keep.txt"]
+    assert api.list_repo_files(repo) == [".gitattributes", "keep.txt"]
     with pytest.raises(RemoteEntryNotFoundError):
         api.create_commit(repo, operations=[CommitOperationDelete("gone.txt")], commit_message="x")
     api.delete_repo(repo)

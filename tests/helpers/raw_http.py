@@ -18,3 +18,17 @@ def fetch(
     except urllib.error.HTTPError as err:
         with err:
             return err.code, err.headers, err.read()
+
+
+def raw_commit(
+    endpoint: str, repo: str, *lines: dict, token: str | None = None, revision: str = "main"
+) -> tuple[int, Message, bytes]:
+    """POST an NDJSON commit (a ``header`` line first, then ``lines``) to a model repo."""
+    import json
+
+    header = {"key": "header", "value": {"summary": "raw commit"}}
+    body = b"\n".join(json.dumps(x).encode() for x in (header, *lines))
+    headers = {"Content-Type": "application/x-ndjson"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return fetch(f"{endpoint}/api/models/{repo}/commit/{revision}", method="POST", headers=headers, data=body)

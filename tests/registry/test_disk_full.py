@@ -87,7 +87,7 @@ def test_full_disk_is_507_and_leaves_nothing_behind(small_disk: SmallDiskServer)
     with pytest.raises(HfHubHTTPError) as err:
         api.create_commit(
             "alice/full",
-            operations=[CommitOperationAdd("small.bin", kept), CommitOperationAdd("big.bin", big)],
+            operations=[CommitOperationAdd("small.dat", kept), CommitOperationAdd("big.dat", big)],
             commit_message="too big",
         )
     assert err.value.response.status_code == 507
@@ -112,6 +112,6 @@ def test_full_disk_is_507_and_leaves_nothing_behind(small_disk: SmallDiskServer)
     assert "error" in json.loads(body)
     assert list(small_disk.view("tmp").iterdir()) == []
     # space is free again: the server goes on
-    api.upload_file(path_or_fileobj=kept, path_in_repo="small.bin", repo_id="alice/full")
-    assert api.list_repo_files("alice/full") == ["small.bin"]
+    api.upload_file(path_or_fileobj=kept, path_in_repo="small.dat", repo_id="alice/full")
+    assert api.list_repo_files("alice/full") == [".gitattributes", "small.dat"]
     assert small_blob.is_file()

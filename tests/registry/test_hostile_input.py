@@ -29,7 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]
     srv = ThreadedServer(ServerConfig(root=tmp_path_factory.mktemp("hostile"), port=0))
     api = HfApi(endpoint=srv.endpoint, token=False)
     api.create_repo("eve/target")
-    ops = [CommitOperationAdd("data.bin", DATA)]
+    ops = [CommitOperationAdd("data.dat", DATA)]
     ops += [CommitOperationAdd(f"dir{i % 50}/sub/f{i}.txt", b"x") for i in range(2000)]
     api.create_commit("eve/target", operations=ops, commit_message="files")
     yield srv
@@ -67,7 +67,7 @@ def test_deeply_nested_json_is_a_400(
 
 
 def get_range(server: ThreadedServer, spec: str) -> tuple[int, object, bytes]:
-    return fetch(f"{server.endpoint}/eve/target/resolve/main/data.bin", headers={"Range": spec})
+    return fetch(f"{server.endpoint}/eve/target/resolve/main/data.dat", headers={"Range": spec})
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_boolean_sizes_are_refused(server: ThreadedServer) -> None:
 
 def test_downloads_are_nosniff(server: ThreadedServer) -> None:
     for method in ("GET", "HEAD"):
-        status, headers, _ = fetch(f"{server.endpoint}/eve/target/resolve/main/data.bin", method=method)
+        status, headers, _ = fetch(f"{server.endpoint}/eve/target/resolve/main/data.dat", method=method)
         assert status == 200
         assert headers["X-Content-Type-Options"] == "nosniff"  # type: ignore[index]
         assert headers["Content-Type"] == "application/octet-stream"  # type: ignore[index]
@@ -219,7 +219,7 @@ def test_paths_info_is_bounded(server: ThreadedServer) -> None:
 
 def test_paths_info_is_linear_and_stalls_no_other_client(server: ThreadedServer) -> None:
     paths = [f"unknown/{i}" for i in range(9_990)] + [
-        "data.bin",
+        "data.dat",
         "dir1",
         "dir1/sub",
         "dir7/sub/f7.txt",
@@ -244,7 +244,7 @@ def test_paths_info_is_linear_and_stalls_no_other_client(server: ThreadedServer)
     thread.join()
     assert status == 200
     items = {item["path"]: item for item in json.loads(body)}
-    assert sorted(items) == ["data.bin", "dir1", "dir1/sub", "dir7/sub/f7.txt"]
-    assert items["dir1"]["type"] == "directory" and items["data.bin"]["size"] == len(DATA)
+    assert sorted(items) == ["data.dat", "dir1", "dir1/sub", "dir7/sub/f7.txt"]
+    assert items["dir1"]["type"] == "directory" and items["data.dat"]["size"] == len(DATA)
     assert elapsed < 5.0, f"paths-info took {elapsed:.2f}s"
     assert latencies and max(latencies) < 1.0, f"another client waited {max(latencies):.2f}s"

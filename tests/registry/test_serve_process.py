@@ -79,7 +79,7 @@ def test_eight_concurrent_publishers(serve_factory: Factory) -> None:
     assert not failures
     api = HfApi(endpoint=server.endpoint, token=False)
     files = api.list_repo_files("org/index", repo_type="dataset")
-    assert sorted(files) == sorted(f"entries/{i}.json" for i in range(8))
+    assert sorted(files) == sorted([".gitattributes", *(f"entries/{i}.json" for i in range(8))])
     assert len(api.list_repo_commits("org/index", repo_type="dataset")) == 9  # + initial commit
 
 
@@ -131,7 +131,7 @@ def test_kill_mid_commit_and_restart(serve_factory: Factory, tmp_path: Path) -> 
     restarted = serve_factory("--lfs-threshold-bytes", "1000", root=root)
     api = HfApi(endpoint=restarted.endpoint, token=False)
     assert api.model_info("alice/crash").sha == done.oid
-    assert sorted(api.list_repo_files("alice/crash")) == ["kept.txt", "w.bin"]
+    assert sorted(api.list_repo_files("alice/crash")) == [".gitattributes", "kept.txt", "w.bin"]
     assert api.list_repo_commits("alice/crash")[0].title == "before the crash"
     assert list((root / "tmp").iterdir()) == []  # partial blobs cleaned on start
     assert not (root / "blobs" / "ab" / "ab" / ("ab" * 32)).exists()

@@ -68,7 +68,8 @@ def test_a_known_sha256_does_not_give_access_to_another_tenants_blob(server: Thr
     alice = HfApi(endpoint=server.endpoint, token="alice-token")
     alice.create_repo("alice/secret", private=True)
     alice.upload_file(path_or_fileobj=secret, path_in_repo="w.bin", repo_id="alice/secret")
-    assert alice.model_info("alice/secret", files_metadata=True).siblings[0].lfs.sha256 == oid
+    siblings = alice.model_info("alice/secret", files_metadata=True).siblings
+    assert next(s for s in siblings if s.rfilename == "w.bin").lfs.sha256 == oid
     bob = HfApi(endpoint=server.endpoint, token="bob-token")
     bob.create_repo("bob/pub")
     obj = {"oid": oid, "size": size}
