@@ -29,12 +29,12 @@ def open_index(
         UsageError: an unsupported URL scheme or an empty path.
     """
     if spec is None:
-        return DirectoryIndex(default_home())
+        return _folder(default_home(), "$NNPARTS_HOME")
     text = os.fspath(spec)
     if isinstance(spec, str) and "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme == "file":
-            return DirectoryIndex(Path(text[len("file://") :]))
+            return _folder(Path(text[len("file://") :]), text)
         if scheme in ("http", "https"):
             return _hub_index(text, token=token, cache_dir=cache_dir)
         raise UsageError(
@@ -42,7 +42,17 @@ def open_index(
         )
     if not text.strip():
         raise UsageError("empty registry path", hint="pass a folder or a URL, or unset --registry")
-    return DirectoryIndex(Path(text))
+    return _folder(Path(text), text)
+
+
+def _folder(path: Path, given: str) -> DirectoryIndex:
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(
+            f"registry {given!r} is a file, not a folder",
+            hint="pass a registry folder (or a new path) or a URL",
+        )
+    return DirectoryIndex(path)
 
 
 def _hub_index(url: str, *, token: str | None, cache_dir: str | os.PathLike[str] | None) -> IndexBackend:

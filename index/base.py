@@ -17,14 +17,13 @@ import builtins
 import json
 import os
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from nnparts.index import search as _search
 from nnparts.schemas.errors import IntegrityError, ManifestError, RegistryError
 from nnparts.schemas.index_entry import IndexEntry
-from nnparts.schemas.integrity import sha256_bytes
+from nnparts.schemas.integrity import make_temp_dir, sha256_bytes
 from nnparts.schemas.manifest import ModuleManifest
 from nnparts.schemas.package import MANIFEST_NAME, manifest_sha256, read_manifest, verify_package
 from nnparts.schemas.signature import MAX_SIGNATURE_BYTES
@@ -177,6 +176,11 @@ class IndexBackend(abc.ABC):
         raw = self._read_signature_bytes(entry)
         return raw if raw and len(raw) <= MAX_SIGNATURE_BYTES else None
 
+    def lock_location(self, entry: IndexEntry) -> tuple[str, str]:
+        """``(repo, path)`` a lockfile records for ``entry``, parsed from the ``location`` this
+        backend wrote. A folder registry has no repositories: ``("", "packages/<id>@<version>")``."""
+        return "", entry.location
+
     def fetch(self, entry: IndexEntry, dest_dir: str | os.PathLike[str]) -> Path:
         """Copy or download ``entry``'s package so that ``dest_dir`` becomes the package folder.
 
@@ -193,7 +197,7 @@ class IndexBackend(abc.ABC):
         if dest.exists():
             return _existing_package(dest, entry)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".fetch", dir=dest.parent))
+        staging = make_temp_dir(dest.parent, f".{dest.name}.", ".fetch")
         try:
             self._download(entry, self.manifest(entry), staging)
             verify_fetched(staging, entry)

@@ -185,6 +185,11 @@ class HubIndex(IndexBackend):
             )
         return path.read_bytes()
 
+    def lock_location(self, entry: IndexEntry) -> tuple[str, str]:
+        """``(repo_id, folder)`` of ``<ns>/<origin>@<commit>/modules/<id>/<version>``."""
+        where = layout.Location.parse(entry.location, ref=entry.ref)
+        return where.repo_id, where.folder
+
     def _download(self, entry: IndexEntry, manifest: ModuleManifest, staging: Path) -> None:
         where = layout.Location.parse(entry.location, ref=entry.ref)
         (staging / MANIFEST_NAME).write_bytes(self._read_manifest_bytes(entry))

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -40,7 +39,7 @@ from nnparts.index.base import IndexBackend, utc_timestamp
 from nnparts.index.search import select_version, sort_entries
 from nnparts.schemas.errors import IntegrityError, ManifestError, RegistryError
 from nnparts.schemas.index_entry import IndexEntry
-from nnparts.schemas.integrity import atomic_write_bytes, pretty_json
+from nnparts.schemas.integrity import atomic_write_bytes, make_temp_dir, pretty_json, sweep_leftovers
 from nnparts.schemas.manifest import ModuleManifest
 from nnparts.schemas.package import MANIFEST_NAME, safe_relpath
 from nnparts.schemas.signature import MAX_SIGNATURE_BYTES, SIGNATURE_NAME
@@ -155,7 +154,9 @@ class DirectoryIndex(IndexBackend):
         )
         packages = self._root / "packages"
         packages.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=packages))
+        sweep_leftovers(packages, (".staging-",))  # what a crashed publish left behind
+        sweep_leftovers(self._root / "index", (".entries.json.",))
+        staging = make_temp_dir(packages, ".staging-")
         try:
             _copy_verified(package_dir / MANIFEST_NAME, staging / MANIFEST_NAME, manifest_sha256)
             for f in manifest.files:

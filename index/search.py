@@ -7,27 +7,25 @@ means the same thing against a folder and against a Hub. Cost: one linear pass o
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Sequence
 
 from nnparts.schemas.errors import ModuleNotFound, UnknownClass
 from nnparts.schemas.index_entry import IndexEntry
+from nnparts.schemas.version import VersionKey, version_key
 
-_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:([.+-])(.*))?$")
+__all__ = [
+    "entry_key",
+    "known_classes",
+    "match_class",
+    "nearest_classes",
+    "require_class",
+    "select_version",
+    "sort_entries",
+    "version_key",
+]
 
 
-def version_key(version: str) -> tuple[int, int, int, int, str]:
-    """Sort key: numeric ``major.minor.patch``; a ``-suffix`` (pre-release) sorts before the release,
-    a ``+suffix`` or ``.suffix`` (build, post) after it. Unparseable versions sort first."""
-    m = _VERSION.match(version)
-    if m is None:
-        return (-1, -1, -1, 0, version)
-    sep, rest = m.group(4), m.group(5) or ""
-    rank = 1 if sep is None else (0 if sep == "-" else 2)
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), rank, rest)
-
-
-def entry_key(entry: IndexEntry) -> tuple[str, tuple[int, int, int, int, str]]:
+def entry_key(entry: IndexEntry) -> tuple[str, VersionKey]:
     """The canonical order of entries: id, then version."""
     return (entry.id, version_key(entry.version))
 

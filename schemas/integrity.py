@@ -95,14 +95,77 @@ def safetensors_data_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shareable(path: str | os.PathLike[str], *, folder: bool) -> None:
+    """Give a temporary file (0600) or folder (0700) the mode the user's umask gives new ones, so a
+    team can share a registry folder (``tempfile`` creates them private)."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
+def make_temp_dir(parent: str | os.PathLike[str], prefix: str, suffix: str = "") -> Path:
+    """``tempfile.mkdtemp`` beside its destination, named with this process id (so a crashed run's
+    leftover is recognisable, see :func:`sweep_leftovers`) and with the umask's mode."""
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix, dir=parent))
+    shareable(path, folder=True)
+    return path
+
+
+def sweep_leftovers(
+    folder: str | os.PathLike[str], prefixes: tuple[str, ...], *, max_age: float = 3600
+) -> int:
+    """Remove what a crashed writer left in ``folder``: entries named ``<prefix><pid>-...`` whose
+    process is gone (on this host) or that are older than ``max_age`` seconds. Returns how many."""
+    import shutil
+    import time
+
+    root, removed = Path(folder), 0
+    if not root.is_dir():
+        return 0
+    for entry in root.iterdir():
+        prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+        if prefix is None:
+            continue
+        pid_text = entry.name[len(prefix) :].split("-", 1)[0].split(".", 1)[0]
+        try:
+            age = time.time() - entry.lstat().st_mtime
+        except OSError:
+            continue
+        if not (age > max_age or (pid_text.isdigit() and not _alive(int(pid_text)))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A per-process temporary file beside ``path``; on a clean exit fsync and ``os.replace`` it to
     ``path``, on an error remove it (``path`` is then untouched)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
     try:
+        shareable(tmp, folder=False)
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()

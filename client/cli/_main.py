@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from typing import Any
 
@@ -54,11 +53,11 @@ class LazyGroup(click.Group):
     """A group that imports a command's module only when that command is invoked or asked for help."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in COMMANDS if _available(name))
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         spec = COMMANDS.get(cmd_name)
-        if spec is None or not _available(cmd_name):
+        if spec is None:
             return None
         module = importlib.import_module(f"nnparts.client.cli.{spec[0]}")
         command = getattr(module, spec[1])
@@ -77,15 +76,28 @@ class LazyGroup(click.Group):
         except NnpartsError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
+        except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as err:
+            click.echo(f"error: {_os_error(err)}", err=True)
+            sys.exit(2)
 
 
-def _available(name: str) -> bool:
-    spec = COMMANDS[name]
-    return importlib.util.find_spec(f"nnparts.client.cli.{spec[0]}") is not None
+def _os_error(err: OSError) -> str:
+    """One line for the file-system faults a user causes (a read-only folder, a file where a folder
+    belongs, or the reverse): what, where, and the fix."""
+    where = err.filename or "?"
+    if isinstance(err, PermissionError):
+        return f"permission denied: {where}; make it writable (or choose another path)"
+    if isinstance(err, IsADirectoryError):
+        return f"{where} is a folder; name a file path instead"
+    if isinstance(err, NotADirectoryError):
+        return f"{where} is (or lies under) a file, not a folder; name a folder path instead"
+    return f"{where} already exists; remove it or choose another path"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="nnparts", prog_name="nnparts")
+@click.version_option(
+    None, "-V", "--version", package_name="nnparts", prog_name="nnparts", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """nnparts: pip for the pieces of trained CNNs.
 

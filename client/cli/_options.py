@@ -103,15 +103,13 @@ def split_option(default: str = "test") -> Callable[[F], F]:
 
 
 def registry_option(f: F) -> F:
-    """``--registry PATH`` (env ``NNPARTS_HOME``, default ``~/.cache/nnparts``)."""
+    """``--registry PATH_OR_URL``: one registry (default: the local one at ``$NNPARTS_HOME``)."""
     return click.option(
         "--registry",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="NNPARTS_HOME",
+        "registry",
+        metavar="PATH_OR_URL",
         default=None,
-        show_default="$NNPARTS_HOME or ~/.cache/nnparts",
-        callback=lambda ctx, param, value: Path(value).expanduser() if value else default_home(),
-        help="Local registry folder.",
+        help="Registry folder or http(s) URL [default: $NNPARTS_HOME or ~/.cache/nnparts].",
     )(f)
 
 

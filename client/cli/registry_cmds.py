@@ -8,36 +8,17 @@ No torch is imported here.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from nnparts.client.cli._options import sign_key_option
+from nnparts.client.cli._options import json_option, registry_option, sign_key_option
 from nnparts.client.cli.sign import echo_signed
 from nnparts.index import IndexBackend, open_index
 from nnparts.schemas.index_entry import IndexEntry
 from nnparts.schemas.signature import claimed_fingerprint
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def registry_option(func: F) -> F:
-    """``--registry PATH_OR_URL``; the environment variable ``NNPARTS_HOME`` is the default."""
-    return click.option(
-        "--registry",
-        "registry",
-        metavar="PATH_OR_URL",
-        envvar="NNPARTS_HOME",
-        show_envvar=True,
-        default=None,
-        help="Registry folder or http(s) URL [default: ~/.cache/nnparts].",
-    )(func)
-
-
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
 
 
 def _open(registry: str | None) -> IndexBackend:

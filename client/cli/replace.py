@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import click
@@ -28,24 +27,22 @@ def replace_command(package: Path, assignment: str, registries: tuple[str, ...],
             f"expected CLASS=MODULE_REF, got {assignment!r}",
             hint="e.g. cat=resnet20-cifar10/cat-channel@1.0.0",
         )
+    from nnparts.client.resolve.fetch import fetch_ref
+
     assembly = load_assembly(package)
-    with tempfile.TemporaryDirectory(prefix="nnparts-replace-") as tmp:
-        new_part = Path(ref)
-        if not new_part.is_dir():
-            module_id, _, version = ref.partition("@")
-            backend = open_registries(registries)[0]
-            entry = backend.get(module_id, version or None)
-            new_part = backend.fetch(entry, Path(tmp) / "part")
-        specs = with_part_replaced(assembly, class_name, new_part)
-        write_assembly(
-            out or package,
-            specs,
-            assembly.classes,
-            rule=assembly.rule,
-            abstain=assembly.abstain,
-            name=assembly.manifest.name,
-            overwrite=True,
-            stitch=None,
-        )
+    new_part = Path(ref)
+    if not new_part.is_dir():  # every --registry, in priority order; fetched (with its trunk) into the cache
+        new_part = fetch_ref(open_registries(registries), ref)
+    specs = with_part_replaced(assembly, class_name, new_part)
+    write_assembly(
+        out or package,
+        specs,
+        assembly.classes,
+        rule=assembly.rule,
+        abstain=assembly.abstain,
+        name=assembly.manifest.name,
+        overwrite=True,
+        stitch=None,
+    )
     note = " (its stitching head was dropped: re-run with --calibrate to refit)" if assembly.stitch else ""
     click.echo(f"replaced the module for {class_name!r} with {ref} in {out or package}{note}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,8 +19,9 @@ from safetensors.torch import save as save_safetensors
 from nnparts.client.pack.sparse import pack, pack_bits, worth_packing
 from nnparts.client.zoo.ir import Graph
 from nnparts.schemas.errors import UsageError
-from nnparts.schemas.integrity import canonical_json, pretty_json, sha256_bytes
+from nnparts.schemas.integrity import canonical_json, make_temp_dir, pretty_json, sha256_bytes
 from nnparts.schemas.manifest import FileEntry, ModuleManifest, TensorEntry
+from nnparts.schemas.package import MANIFEST_NAME
 from nnparts.schemas.validate import validate
 
 GRAPH_FILE = "graph.json"
@@ -97,8 +97,8 @@ def write_package(
     )
     final = manifest.with_changes(files=files, tensors=tuple(entries), graph=GRAPH_FILE)
     doc = final.to_dict()
-    ModuleManifest.from_dict(doc, source=f"{target}/manifest.json")  # validate what we write
-    write_folder(target, {GRAPH_FILE: graph_bytes, WEIGHTS_FILE: weights, "manifest.json": pretty_json(doc)})
+    ModuleManifest.from_dict(doc, source=f"{target}/{MANIFEST_NAME}")  # validate what we write
+    write_folder(target, {GRAPH_FILE: graph_bytes, WEIGHTS_FILE: weights, MANIFEST_NAME: pretty_json(doc)})
     return final
 
 
@@ -106,7 +106,7 @@ def write_folder(target: Path, files: Mapping[str, bytes]) -> None:
     """Create ``target`` holding exactly ``files`` (relative paths, nested allowed), atomically:
     a temporary sibling folder is filled, then renamed into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = make_temp_dir(target.parent, f".{target.name}.")
     try:
         for name, data in files.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)

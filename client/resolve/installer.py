@@ -89,6 +89,7 @@ def install(
                     source=partial(_given, backend, entry),
                 )
                 trunks[need.manifest_sha256] = _lock_entry(
+                    backend,
                     entry,
                     read_manifest(trunk_dest),
                     (),
@@ -99,7 +100,9 @@ def install(
                 p.requested for p in plan.picks if (p.entry.id, p.entry.version) == (e.id, e.version)
             )
             locked.append(
-                _lock_entry(e, manifest, answers, pick.registry, staged.signers.get(e.manifest_sha256))
+                _lock_entry(
+                    backend, e, manifest, answers, pick.registry, staged.signers.get(e.manifest_sha256)
+                )
             )
             paths[e.ref] = installed_path(e.manifest_sha256, root)
     fetched = staged.fetched
@@ -152,16 +155,21 @@ def _given(backend: IndexBackend, entry: IndexEntry) -> tuple[IndexBackend, Inde
 
 
 def _lock_entry(
-    e: IndexEntry, manifest: ModuleManifest, answers: tuple[str, ...], registry: str, signer: Signer | None
+    backend: IndexBackend,
+    e: IndexEntry,
+    manifest: ModuleManifest,
+    answers: tuple[str, ...],
+    registry: str,
+    signer: Signer | None,
 ) -> LockedModule:
-    repo, _, path = e.location.partition(":") if ":" in e.location else ("", "", e.location)
+    repo, path = backend.lock_location(e)  # parsed from the location format the backend writes
     return LockedModule(
         classes=manifest.class_names,
         requested_as=answers,
         id=e.id,
         version=e.version,
         registry=registry,
-        repo=repo or e.origin,
+        repo=repo,
         revision=f"sha256:{e.manifest_sha256}",
         path=path,
         manifest_sha256=e.manifest_sha256,

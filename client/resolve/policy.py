@@ -20,11 +20,12 @@ Every step's losers are kept in the :class:`Pick` with the reason, for ``--expla
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nnparts.schemas.errors import ResolutionError, UnknownClass
+from nnparts.index.search import nearest_classes
+from nnparts.index.search import version_key as version_key  # the one order, re-exported
+from nnparts.schemas.errors import ResolutionError, UnknownClass, UsageError
 from nnparts.schemas.index_entry import IndexEntry
 
 
@@ -36,6 +37,15 @@ class Constraints:
     input: tuple[int, int, int] | None = None
     tolerance: float = 0.005
     kinds: tuple[str, ...] = ("class_module", "sub_model")
+
+    def __post_init__(self) -> None:
+        # "not a <= x <= b" also refuses NaN
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            raise UsageError(f"--min-accuracy must be a fraction in [0, 1], got {self.min_accuracy}")
+        if not 0.0 < self.max_density <= 1.0:
+            raise UsageError(f"--max-density must be a fraction in (0, 1], got {self.max_density}")
+        if not 0.0 <= self.tolerance <= 1.0:
+            raise UsageError(f"tolerance must be a fraction in [0, 1], got {self.tolerance}")
 
 
 @dataclass(frozen=True)
@@ -95,14 +105,6 @@ def _reject(e: IndexEntry, query: str, c: Constraints) -> str | None:
     if c.input is not None and tuple(e.input) != tuple(c.input):
         return f"input {'x'.join(map(str, e.input))} != required {'x'.join(map(str, c.input))}"
     return None
-
-
-def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
-    """Order of ``MAJOR.MINOR.PATCH[-pre][+build]`` versions: numbers first, a pre-release below its release."""
-    core, _, _build = version.partition("+")
-    release, dash, pre = core.partition("-")
-    numbers = tuple(int(p) if p.isdigit() else 0 for p in release.split("."))
-    return numbers, 0 if dash else 1, pre
 
 
 def _candidates(
@@ -167,14 +169,10 @@ def resolve(
         raise ResolutionError(
             "no class requested", hint="name at least one class, e.g. `nnparts install cat`"
         )
-    known = sorted({cls.name for s in sources for e in s.entries for cls in e.classes})
     pools: dict[str, tuple[list[tuple[IndexEntry, str]], list[Rival]]] = {}
     for query in requested:
         if not any(e.matches(query) for s in sources for e in s.entries):
-            aliases = sorted(
-                {a for s in sources for e in s.entries for cls in e.classes for a in cls.aliases}
-            )
-            raise UnknownClass(query, difflib.get_close_matches(query, known + aliases, n=3, cutoff=0.5))
+            raise UnknownClass(query, nearest_classes(query, [e for s in sources for e in s.entries]))
         kept, rivals = _candidates(query, sources, c)
         if not kept:
             raise ResolutionError(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Protocol
 from nnparts.index.base import IndexBackend
 from nnparts.schemas.errors import IntegrityError, NnpartsError
 from nnparts.schemas.index_entry import IndexEntry
-from nnparts.schemas.integrity import atomic_write_bytes
+from nnparts.schemas.integrity import atomic_write_bytes, make_temp_dir
 from nnparts.schemas.package import manifest_sha256, verify_package
 from nnparts.schemas.signature import SIGNATURE_NAME, Signer
 
@@ -191,7 +190,7 @@ class StagedInstall:
     def _stage(self) -> Path:
         if self._staging is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            self._staging = Path(tempfile.mkdtemp(prefix=".stage-", dir=self.root))
+            self._staging = make_temp_dir(self.root, ".stage-")
         return self._staging
 
     def _commit(self) -> None:

@@ -23,8 +23,9 @@ from nnparts.client.zoo.meta import MODEL_JSON
 from nnparts.client.zoo.origin import load_origin
 from nnparts.schemas.errors import FileMissing, UsageError
 from nnparts.schemas.manifest import InputSpec
+from nnparts.schemas.package import MANIFEST_NAME
 
-MANIFEST_JSON = "manifest.json"
+MANIFEST_JSON = MANIFEST_NAME
 
 
 @dataclass(frozen=True)

@@ -71,4 +71,4 @@ def test_version_order_is_numeric_and_puts_pre_releases_first() -> None:
     ordered = ["0.9.0", "1.0.0-rc1", "1.0.0", "1.0.0+build7", "1.0.9", "1.0.10", "2.0.0"]
     assert sorted(ordered, key=version_key)[:2] == ["0.9.0", "1.0.0-rc1"]
     assert sorted(ordered, key=version_key)[-3:] == ["1.0.9", "1.0.10", "2.0.0"]
-    assert version_key("1.0.0+build7") == version_key("1.0.0")  # build metadata does not order
+    assert version_key("1.0.0") < version_key("1.0.0+build7")  # one order with nnparts.index.search

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,23 @@ def test_known_classes_are_unique_and_sorted() -> None:
         _entry("b", "1.0.0", IndexedClass("bird", ()), IndexedClass("dog", ())),
     ]
     assert known_classes(entries) == ["bird", "Cat", "dog"]
+
+
+def test_one_version_order_serves_registries_and_the_resolver() -> None:
+    from nnparts.client.resolve import policy
+
+    assert policy.version_key is version_key
+    assert version_key("1.0.0") < version_key("1.0.0+b1") < version_key("1.0.1-rc.1") < version_key("1.0.1")
+    assert version_key("1.0.0-rc.2") < version_key("1.0.0-rc.10")  # numeric identifiers numerically
+
+
+def test_lock_location_parses_what_each_backend_writes(tmp_path: Path) -> None:
+    from nnparts.index import DirectoryIndex
+    from nnparts.index.hub import HubIndex
+
+    entry = _entry("ns/cat", "1.0.0")
+    assert DirectoryIndex(tmp_path).lock_location(entry) == ("", entry.location)
+    commit = "a" * 40
+    hub_entry = replace(entry, location=f"ns/origin@{commit}/modules/ns/cat/1.0.0")
+    hub = HubIndex.__new__(HubIndex)
+    assert hub.lock_location(hub_entry) == ("ns/origin", "modules/ns/cat/1.0.0")
