@@ -60,10 +60,10 @@ from nnparts.schemas.manifest import Calibration, ClassEntry, MaskInfo
 
 DEFAULTS: dict[str, Any] = {
     "trunk_fraction": 0.7,
-    "trunk_goal": 0.3,
+    "trunk_goal": 0.35,
     "tail_goal": 0.045,
-    "trunk_epochs": 1.0,
-    "tail_epochs": 3.0,
+    "trunk_epochs": 2.0,
+    "tail_epochs": 2.0,
     "lr": 2e-3,
     "batch": 128,
     "kd_temperature": 4.0,
@@ -201,9 +201,7 @@ class TrunkTailDecomposer:
             settings,
             p,
             full_cost.flops,
-            h,
-            w,
-            trunk_net,
+            (h, w),
             origin_val,
         )
         log["tails"] = tail_log
@@ -394,14 +392,13 @@ class TrunkTailDecomposer:
         settings: ExtractSettings,
         p: dict[str, Any],
         origin_flops: int,
-        h: int,
-        w: int,
-        trunk_net: GraphNet | None,
+        image_hw: tuple[int, int],
         origin_val: torch.Tensor,
     ) -> tuple[list[_Tail], dict[str, Any]]:
+        """Cut one tail per class under a common width profile, then train them jointly (stacked)."""
         device = settings.device
         net = GraphNet(graph, tensors).to(device).eval()
-        hw = (int(feats.shape[2]), int(feats.shape[3])) if feats.dim() == 4 else (h, w)
+        hw = (int(feats.shape[2]), int(feats.shape[3])) if feats.dim() == 4 else image_hw
         plan, flops, tail_flops = _plan(graph, tensors, hw)
         groups = variable_groups(plan)
         scale = tail_flops / origin_flops
@@ -491,7 +488,6 @@ class TrunkTailDecomposer:
             state = joint.cpu().state_tensors()
             tuned_tensors = unstack_tensors(state, [t.graph for t in tails], [t.tensors for t in tails])
         out = [_Tail(t.graph, tt, t.kept) for t, tt in zip(tails, tuned_tensors, strict=True)]
-        del trunk_net
         return out, log
 
     def _single(

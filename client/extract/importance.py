@@ -13,7 +13,7 @@ which is what lets an assembly stack them into grouped convolutions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from nnparts.client.extract.steering import lowest_threshold
 GatedLoss = Callable[[torch.Tensor], torch.Tensor]
 
 
-def fisher_importance(plan: ChannelPlan, losses: list[GatedLoss], device: str) -> torch.Tensor:
+def fisher_importance(plan: ChannelPlan, losses: Sequence[GatedLoss], device: str) -> torch.Tensor:
     """Sum over ``losses`` (one per batch) of the squared gradient of each variable's gate."""
     total = torch.zeros(plan.n_vars, device=device)
     for loss_of in losses:
@@ -50,7 +50,7 @@ def variable_groups(plan: ChannelPlan) -> list[np.ndarray]:
 
 def widths(groups: list[np.ndarray], ratio: float) -> list[int]:
     """Channels kept per group at keep ratio ``ratio`` (at least one each)."""
-    return [max(1, int(round(ratio * len(g)))) for g in groups]
+    return [max(1, round(ratio * len(g))) for g in groups]
 
 
 def keep_top(

@@ -31,6 +31,7 @@ class TrainPlan:
     kd_weight: float
     ovr_weight: float = 0.0
     weight_decay: float = 5e-4
+    clip_norm: float = 5.0
     seed: int = 0
     progress: bool = True
     desc: str = "fine-tune"
@@ -83,7 +84,7 @@ def fine_tune(
     """
     gen = torch.Generator().manual_seed(plan.seed)
     n = len(labels)
-    steps = max(1, int(math.ceil(plan.epochs * n / plan.batch)))
+    steps = max(1, math.ceil(plan.epochs * n / plan.batch))
     per_epoch = max(1, n // plan.batch)
     params = [p for p in net.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() > 1]
@@ -112,6 +113,7 @@ def fine_tune(
         loss = composed_loss(net(x), t, y, plan)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, plan.clip_norm)  # no BatchNorm left to steady a step
         opt.step()
         sched.step()
         if (step + 1) % per_epoch == 0 or step + 1 == steps:
