@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from nnparts.registry import (
@@ -16,6 +17,7 @@ from nnparts.registry import (
     routes_preupload,
     routes_refs,
     routes_repos,
+    routes_search,
     routes_settings,
     routes_storage,
 )
@@ -25,6 +27,7 @@ from nnparts.registry.catalog_sync import CatalogSync
 from nnparts.registry.config import ServerConfig
 from nnparts.registry.context import Hub
 from nnparts.registry.fs_storage import FilesystemStorage
+from nnparts.registry.request_id import RequestId
 from nnparts.registry.router import Router
 from nnparts.registry.signing import UrlSigner
 from nnparts.registry.storage import Storage
@@ -65,6 +68,7 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
         routes_repos,
         routes_settings,
         routes_storage,
+        routes_search,
         routes_listing,
         routes_refs,
         routes_preupload,
@@ -81,6 +85,10 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
         hub.storage.close()
         catalog.close()
 
-    app = Starlette(routes=[Mount("/", app=WebPages(hub, catalog, fallback=router))], lifespan=lifespan)
+    app = Starlette(
+        routes=[Mount("/", app=WebPages(hub, catalog, fallback=router))],
+        lifespan=lifespan,
+        middleware=[Middleware(RequestId)],
+    )
     app.state.hub = hub
     return app

@@ -16,6 +16,7 @@ use indexes.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -26,6 +27,7 @@ from nnparts.registry.blob_gc import GcReport, Holds, all_blobs, collect
 from nnparts.registry.blobstore import BlobInfo, BlobStore, BlobWriter
 from nnparts.registry.cardmeta import CardMeta, parse_card
 from nnparts.registry.gitpatterns import LfsRules
+from nnparts.registry.last_commit import last_commits
 from nnparts.registry.names import check_ref_name, is_commit_sha
 from nnparts.registry.records import (
     GITATTRIBUTES,
@@ -58,6 +60,8 @@ from nnparts.registry.store_schema import (
 )
 from nnparts.registry.trees import apply_op, commit_sha, now_iso, promote_lfs, tree_id_of
 
+#: An abbreviated commit sha, resolved after branches and tags (as git does).
+_SHORT_SHA = re.compile(r"[0-9a-f]{7,39}")
 #: A larger ``.gitattributes`` is not read for LFS rules.
 MAX_GITATTRIBUTES = 1024 * 1024
 
@@ -212,6 +216,17 @@ class FilesystemStorage(Storage):
             ).fetchone()
             if row is not None:
                 return self._commit_row(conn, rid, str(row[0]), key, revision)
+        if _SHORT_SHA.fullmatch(revision):
+            rows = conn.execute(
+                "SELECT sha FROM commits WHERE rid=? AND sha >= ? AND sha < ? LIMIT 2",
+                (rid, revision, revision + "g"),
+            ).fetchall()
+            if len(rows) > 1:
+                raise errors.BadRequest(
+                    f"short sha {revision!r} is ambiguous in {key.id!r}", hint="give more hex digits"
+                )
+            if rows:
+                return self._commit_row(conn, rid, str(rows[0][0]), key, revision)
         raise errors.RevisionNotFound(f"revision {revision!r} not found in {key.id!r}")
 
     def _commit_row(
@@ -248,6 +263,21 @@ class FilesystemStorage(Storage):
         if row is None:
             raise errors.EntryNotFound(f"{path!r} not found in {key.id!r} at {commit.sha}")
         return FileEntry(row[0], row[1], row[2], row[3], bool(row[4]))
+
+    def last_commits(
+        self, key: RepoKey, commit: CommitRecord, paths: Sequence[str]
+    ) -> dict[str, CommitRecord]:
+        conn = self._conn()
+        rid = self._rid(conn, key)
+
+        def parent_of(c: CommitRecord) -> CommitRecord | None:
+            return self._commit_row(conn, rid, c.parent, key, c.parent) if c.parent is not None else None
+
+        def snapshot(tree_id: str) -> dict[str, tuple[str, bool]]:
+            rows = conn.execute("SELECT path, sha256, lfs FROM trees WHERE tree_id=?", (tree_id,))
+            return {r[0]: (r[1], bool(r[2])) for r in rows}
+
+        return last_commits(commit, paths, parent_of=parent_of, snapshot=snapshot)
 
     # -- commits -------------------------------------------------------------------------------
 

@@ -104,7 +104,9 @@ class CommitRequest:
 @dataclass(frozen=True)
 class RepoQuery:
     """A listing query. ``visible_private`` = namespaces whose private repos the caller may see
-    (``None`` = all). Results are ordered by id; ``after`` is the last id of the previous page."""
+    (``None`` = all). ``sort`` is ``id`` (ascending), ``lastModified`` or ``createdAt`` (newest
+    first, then by id); ``after`` is the previous page's last key: its id, or for a date sort
+    ``"<date>|<id>"``."""
 
     type: str
     search: str | None = None
@@ -113,6 +115,7 @@ class RepoQuery:
     after: str | None = None
     limit: int = 1000
     visible_private: frozenset[str] | None = frozenset()
+    sort: Literal["id", "lastModified", "createdAt"] = "id"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """SQL of repository listings and bulk imports (``Storage.list_repos``, ``Storage.import_repos``).
 
-A listing is one indexed query: keyset pagination on the lowercase id, the namespace from the
+A listing is one indexed query: keyset pagination on the lowercase id (or on a date, then the id),
+the namespace from the
 ``repos_ns`` index, each tag as an ``IN`` over ``repo_tags`` (so a rare tag drives the plan).
 """
 
@@ -14,12 +15,23 @@ from typing import Any
 from nnparts.registry.records import RepoImport, RepoQuery
 from nnparts.registry.store_schema import REPO_COLS
 
+#: The column behind each date sort of :class:`RepoQuery` (each has an index with the type).
+DATE_COLUMNS = {"lastModified": "last_modified", "createdAt": "created_at"}
+
 
 def list_sql(query: RepoQuery) -> tuple[str, list[Any]]:
     """The ``SELECT`` (columns :data:`REPO_COLS`) and its arguments for ``query``."""
     where = ["r.type = ?"]
     args: list[Any] = [query.type]
-    if query.after is not None:
+    order = "r.lower_id"
+    if query.sort != "id":
+        column = DATE_COLUMNS[query.sort]
+        order = f"r.{column} DESC, r.lower_id"
+        if query.after is not None:
+            value, _, last_id = query.after.partition("|")
+            where.append(f"(r.{column} < ? OR (r.{column} = ? AND r.lower_id > ?))")
+            args += [value, value, last_id.lower()]
+    elif query.after is not None:
         where.append("r.lower_id > ?")
         args.append(query.after.lower())
     if query.author:
@@ -36,7 +48,7 @@ def list_sql(query: RepoQuery) -> tuple[str, list[Any]]:
         marks = ",".join("?" * len(query.visible_private))
         where.append(f"(r.private = 0 OR r.lower_ns IN ({marks}))")
         args.extend(sorted(ns.lower() for ns in query.visible_private))
-    sql = f"SELECT {REPO_COLS} FROM repos r WHERE {' AND '.join(where)} ORDER BY r.lower_id LIMIT ?"
+    sql = f"SELECT {REPO_COLS} FROM repos r WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
     args.append(query.limit)
     return sql, args
 

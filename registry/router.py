@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from nnparts.registry import hub_wire
 from nnparts.registry.context import Call, Hub
+from nnparts.registry.errors import RepoNotFound
 from nnparts.registry.faults import as_storage_full
 from nnparts.schemas.errors import NnpartsError
 
@@ -28,6 +29,15 @@ log = logging.getLogger("nnparts.registry")
 
 API_REPO = r"/api/(?P<rtype>models|datasets|spaces)/(?P<ns>[^/]+)/(?P<name>[^/]+)"
 FILE_REPO = r"/(?:(?P<rprefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)"
+#: A repo id without a namespace (``gpt2``) where the client expects a repo: ``RepoNotFound``, so
+#: ``repo_exists``/``file_exists`` answer False instead of raising.
+_NAMESPACELESS = (
+    re.compile(
+        r"/api/(?:models|datasets|spaces)/(?P<id>[^/]+)(?:/(?:revision|tree|paths-info|refs|commits"
+        r"|preupload|commit|branch|tag|settings|auth-check|super-squash|lfs-files)(?:/.*)?)?"
+    ),
+    re.compile(r"/(?:(?:datasets|spaces)/)?(?P<id>[^/]+)/resolve/[^/]+/.+"),
+)
 
 
 @dataclass(frozen=True)
@@ -80,10 +90,23 @@ class Router:
             if full is not None:
                 log.warning("disk full on %s %s: %s", method, path, err)
                 return hub_wire.response_for(full)
-            log.exception("unhandled error on %s %s", method, path)
+            log.exception("unhandled error on %s %s (request %s)", method, path, _request_id(scope))
             return hub_wire.error_response(500, hub_wire.INTERNAL, "internal server error")
+        for pattern in _NAMESPACELESS:
+            if (bare := pattern.fullmatch(path)) is not None:
+                return hub_wire.response_for(
+                    RepoNotFound(
+                        f"repository {unquote(bare['id'])[:100]!r} not found",
+                        hint="repo ids are 'namespace/name'",
+                    )
+                )
         if allowed:
             return hub_wire.error_response(
                 405, hub_wire.METHOD_NOT_ALLOWED, f"method {method} not allowed on {path}"
             )
         return hub_wire.error_response(404, hub_wire.NOT_FOUND, f"no route for {method} {path}")
+
+
+def _request_id(scope: Scope) -> str:
+    state = scope.get("state") or {}
+    return str(state.get("request_id", "-"))

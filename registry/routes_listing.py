@@ -1,4 +1,4 @@
-"""Listings: repos (search/author/filter, ``Link`` pagination), tree, paths-info."""
+"""Listings of one repo: tree (``recursive``, ``expand``) and paths-info; repo search is :mod:`routes_search`."""
 
 from __future__ import annotations
 
@@ -8,55 +8,21 @@ from starlette.responses import Response
 
 from nnparts.registry import errors
 from nnparts.registry.bodies import read_form_or_json
-from nnparts.registry.context import API_TYPES, Call, next_link
-from nnparts.registry.names import check_name, check_path, check_revision
+from nnparts.registry.context import Call, next_link
+from nnparts.registry.names import check_path, check_revision
 from nnparts.registry.query import flag, int_param
+from nnparts.registry.records import CommitRecord, FileEntry, RepoKey
 from nnparts.registry.router import API_REPO, Router
-from nnparts.registry.storage import FileEntry, RepoQuery
-from nnparts.registry.views import file_item, folder_item, repo_info
+from nnparts.registry.views import file_item, folder_item, last_commit_item
 
-MAX_SEARCH = 200
-MAX_FILTERS = 32
 MAX_PATHS = 10_000
+#: Items per page of an ``expand=True`` tree (each needs a history walk).
+EXPAND_PAGE = 100
 
 
 def register(router: Router) -> None:
-    router.add("GET", r"/api/(?P<rtype>models|datasets|spaces)", list_repos)
     router.add("GET", API_REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.+?))?/?", list_tree)
     router.add("POST", API_REPO + r"/paths-info/(?P<rev>[^/]+)", paths_info)
-
-
-async def list_repos(call: Call) -> Response:
-    """``list_models``/``list_datasets``: ordered by id, keyset-paginated with ``cursor``."""
-    qp = call.request.query_params
-    page = min(int_param(call.request, "limit", call.hub.config.page_size), call.hub.config.page_size) or 1
-    search = qp.get("search") or None
-    if search is not None and len(search) > MAX_SEARCH:
-        raise errors.BadRequest(f"search is longer than {MAX_SEARCH} characters")
-    author = qp.get("author") or None
-    if author is not None:
-        check_name(author, what="author")
-    tags = tuple(dict.fromkeys(t for t in qp.getlist("filter") if t))
-    if len(tags) > MAX_FILTERS or any(len(t) > MAX_SEARCH for t in tags):
-        raise errors.BadRequest(
-            f"at most {MAX_FILTERS} 'filter' values of at most {MAX_SEARCH} characters are allowed"
-        )
-    query = RepoQuery(
-        type=API_TYPES[call.params["rtype"]],
-        search=search,
-        author=author,
-        tags=tags,
-        after=qp.get("cursor") or None,
-        limit=page + 1,
-        visible_private=call.hub.auth.visible_private(call.principal),
-    )
-    records = await call.run(call.hub.storage.list_repos, query)
-    more = len(records) > page
-    records = records[:page]
-    full = flag(call.request, "full")
-    body = [repo_info(r, sha=r.sha, files=[] if full else None) for r in records]
-    headers = {"Link": next_link(call, cursor=records[-1].key.id)} if more else {}
-    return await call.json(body, headers=headers)
 
 
 async def list_tree(call: Call) -> Response:
@@ -73,9 +39,20 @@ async def list_tree(call: Call) -> Response:
     if items is None:
         raise errors.EntryNotFound(f"{base!r} not found in {record.key.id!r} at {commit.sha}")
     offset = int_param(call.request, "cursor", 0)
-    page = call.hub.config.page_size
+    expand = flag(call.request, "expand")
+    page = min(call.hub.config.page_size, EXPAND_PAGE) if expand else call.hub.config.page_size
     headers = {"Link": next_link(call, cursor=offset + page)} if offset + page < len(items) else {}
-    return await call.json(items[offset : offset + page], headers=headers)
+    chosen = items[offset : offset + page]
+    if expand:
+        await _expand(call, record.key, commit, chosen)
+    return await call.json(chosen, headers=headers)
+
+
+async def _expand(call: Call, key: RepoKey, commit: CommitRecord, items: list[dict[str, Any]]) -> None:
+    """Add ``lastCommit`` to each tree item (what ``HfFileSystem.modified`` reads)."""
+    last = await call.run(call.hub.storage.last_commits, key, commit, [item["path"] for item in items])
+    for item in items:
+        item["lastCommit"] = last_commit_item(last[item["path"]])
 
 
 def tree_items(files: list[FileEntry], base: str, *, recursive: bool) -> list[dict[str, Any]] | None:
@@ -119,7 +96,10 @@ async def paths_info(call: Call) -> Response:
     storage = call.hub.storage
     commit = await call.run(storage.resolve, record.key, check_revision(call.params["rev"]))
     files = await call.run(storage.list_files, record.key, commit)
-    return await call.json(await call.run(path_items, files, paths))
+    items = await call.run(path_items, files, paths)
+    if form.get("expand", ["false"])[-1].lower() in ("1", "true"):
+        await _expand(call, record.key, commit, items)
+    return await call.json(items)
 
 
 def path_items(files: list[FileEntry], paths: list[str]) -> list[dict[str, Any]]:

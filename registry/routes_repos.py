@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
-from nnparts.registry import errors
+from nnparts.registry import errors, hub_wire
 from nnparts.registry.bodies import read_json
+from nnparts.registry.card_check import card_errors
 from nnparts.registry.context import Call, make_key
 from nnparts.registry.gitpatterns import default_gitattributes
 from nnparts.registry.names import check_revision
 from nnparts.registry.records import GITATTRIBUTES, MAIN, RepoKey
 from nnparts.registry.router import API_REPO, Router
-from nnparts.registry.views import repo_info
+from nnparts.registry.views import expand_list, expanded, repo_info
 
 
 def register(router: Router) -> None:
@@ -48,8 +49,20 @@ async def agent_harnesses(call: Call) -> Response:
 
 
 async def validate_yaml(call: Call) -> Response:
-    """Model-card validation: always JSON, never rejects (the server parses cards leniently)."""
-    await read_json(call.request, call.hub.config.max_json_bytes)
+    """Model-card validation (:mod:`card_check`): ``{"errors", "warnings"}``, always JSON; 400
+    with the errors (the client raises ``ValueError`` with their messages) when there are any."""
+    body = await read_json(call.request, call.hub.config.max_json_bytes)
+    content = body.get("content", "")
+    if not isinstance(content, str):
+        raise errors.BadRequest("field 'content' must be the text of a README.md")
+    problems = await call.run(card_errors, content)
+    if problems:
+        return hub_wire.error_response(
+            400,
+            hub_wire.BAD_REQUEST,
+            f"invalid metadata in README.md: {problems[0]}",
+            extra={"errors": [{"message": p} for p in problems], "warnings": []},
+        )
     return JSONResponse({"errors": [], "warnings": []})
 
 
@@ -148,4 +161,5 @@ async def get_repo_info(call: Call) -> Response:
     storage = call.hub.storage
     commit = await call.run(storage.resolve, record.key, revision)
     files = await call.run(storage.list_files, record.key, commit)
-    return await call.json(await call.run(repo_info, record, sha=commit.sha, files=files))
+    info = await call.run(repo_info, record, sha=commit.sha, files=files)
+    return await call.json(expanded(info, expand_list(call.request)))

@@ -100,7 +100,8 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def resolve(self, key: RepoKey, revision: str) -> CommitRecord:
         """A full commit sha (tried first, so no ref can redirect a pinned sha), a branch or a
-        tag (also ``refs/heads/x``, ``refs/tags/x``) -> its commit."""
+        tag (also ``refs/heads/x``, ``refs/tags/x``), else a unique sha prefix of 7+ hex digits
+        (``BadRequest`` if ambiguous) -> its commit."""
 
     @abc.abstractmethod
     def list_files(self, key: RepoKey, commit: CommitRecord) -> list[FileEntry]:
@@ -109,6 +110,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def get_file(self, key: RepoKey, commit: CommitRecord, path: str) -> FileEntry:
         """One file of a commit; ``EntryNotFound`` if absent."""
+
+    @abc.abstractmethod
+    def last_commits(
+        self, key: RepoKey, commit: CommitRecord, paths: Sequence[str]
+    ) -> dict[str, CommitRecord]:
+        """The newest commit reachable from ``commit`` that changed each path (file or folder)."""
 
     @abc.abstractmethod
     def commit(self, request: CommitRequest) -> CommitRecord:

@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS repos(
     main_sha TEXT, tags TEXT NOT NULL DEFAULT '[]', card_data TEXT NOT NULL DEFAULT '{}',
     UNIQUE(type, lower_id));
 CREATE INDEX IF NOT EXISTS repos_ns ON repos(type, lower_ns, lower_id);
+CREATE INDEX IF NOT EXISTS repos_modified ON repos(type, last_modified);
+CREATE INDEX IF NOT EXISTS repos_created ON repos(type, created_at);
 CREATE TABLE IF NOT EXISTS repo_tags(
     tag TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(tag, rid)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS repo_tags_rid ON repo_tags(rid);

@@ -48,14 +48,14 @@ def apply_op(files: dict[str, FileEntry], op: CommitOp, key: RepoKey) -> None:
             raise errors.BadRequest(f"{op.path!r} conflicts with an existing file or folder")
         oid = pointer_oid(op.blob.sha256, op.blob.size) if op.lfs else op.blob.git_oid
         files[op.path] = FileEntry(op.path, op.blob.size, op.blob.sha256, oid, op.lfs)
-    elif op.kind == "delete_file":
-        if files.pop(op.path, None) is None:
-            raise errors.EntryNotFound(f"A file with this name doesn't exist: {op.path!r} in {key.id!r}")
-    else:
+    elif op.kind == "delete_file" and op.path in files:
+        del files[op.path]
+    else:  # a folder; as on the Hub, ``deletedFile`` of a folder path removes the folder too
         prefix = op.path.rstrip("/") + "/"
         doomed = [p for p in files if p.startswith(prefix)]
         if not doomed:
-            raise errors.EntryNotFound(f"A folder with this name doesn't exist: {op.path!r} in {key.id!r}")
+            what = "file" if op.kind == "delete_file" else "folder"
+            raise errors.EntryNotFound(f"A {what} with this name doesn't exist: {op.path!r} in {key.id!r}")
         for p in doomed:
             del files[p]
 

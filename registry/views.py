@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.requests import Request
+
+from nnparts.registry.errors import BadRequest
 from nnparts.registry.records import CommitRecord, FileEntry, RefRecord, RepoRecord
 from nnparts.registry.trees import lfs_pointer
+
+_PROPERTY = re.compile(r"[A-Za-z][A-Za-z_-]{0,40}")
 
 
 def repo_info(record: RepoRecord, *, sha: str | None, files: Sequence[FileEntry] | None) -> dict[str, Any]:
@@ -37,6 +43,28 @@ def repo_info(record: RepoRecord, *, sha: str | None, files: Sequence[FileEntry]
     return info
 
 
+#: Properties every expanded repo info keeps.
+ALWAYS = ("_id", "id")
+MAX_EXPAND = 50
+
+
+def expand_list(request: Request) -> tuple[str, ...] | None:
+    """The ``expand=`` properties of the request (``None`` when not given)."""
+    names = request.query_params.getlist("expand")
+    if not names:
+        return None
+    if len(names) > MAX_EXPAND or not all(_PROPERTY.fullmatch(n) for n in names):
+        raise BadRequest(f"expand takes at most {MAX_EXPAND} property names")
+    return tuple(names)
+
+
+def expanded(info: dict[str, Any], expand: Sequence[str] | None) -> dict[str, Any]:
+    """``info`` reduced to ``id`` and the ``expand`` properties it has (all of it if ``None``)."""
+    if expand is None:
+        return info
+    return {k: v for k, v in info.items() if k in ALWAYS or k in expand}
+
+
 def sibling(entry: FileEntry) -> dict[str, Any]:
     item: dict[str, Any] = {"rfilename": entry.path, "size": entry.size, "blobId": entry.git_oid}
     if entry.lfs:
@@ -63,6 +91,11 @@ def folder_item(path: str, files: Sequence[FileEntry]) -> dict[str, Any]:
 def _lfs(entry: FileEntry) -> dict[str, Any]:
     pointer = lfs_pointer(entry.sha256, entry.size)
     return {"sha256": entry.sha256, "size": entry.size, "pointerSize": len(pointer)}
+
+
+def last_commit_item(commit: CommitRecord) -> dict[str, Any]:
+    """The ``lastCommit`` of an expanded tree item."""
+    return {"id": commit.sha, "title": commit.title, "date": commit.date}
 
 
 def commit_item(commit: CommitRecord) -> dict[str, Any]:
