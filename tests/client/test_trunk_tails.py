@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,9 @@ from nnparts.client.zoo.runtime import GraphNet
 from nnparts.client.zoo.stacked import stack, stackable, unstack_tensors
 from nnparts.client.zoo.trace import trace_model
 from nnparts.schemas.errors import GraphError
+from nnparts.schemas.manifest import InputSpec
+
+DIGITS = InputSpec(1, 8, 8, (0.3,), (0.4,))
 
 
 def _resnet() -> GraphNet:
@@ -115,3 +120,91 @@ def test_width_profile_is_the_same_for_every_class() -> None:
         kept.append(keep)
         assert [int(keep[g].sum()) for g in groups] == counts
     assert not all(np.array_equal(kept[0], k) for k in kept[1:])  # each class its own channels
+
+
+# -- end to end on the bundled digits: packages, assembly, standalone --------------------------------
+
+DIGITS_FAST = {
+    "tail_epochs": 0.5,
+    "trunk_epochs": 0.2,
+    "augment": "crop",
+    "trunk_goal": 0.6,
+    "tail_goal": 0.3,
+}
+
+
+@pytest.fixture(scope="module")
+def digits_origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from nnparts.client.data import load_split
+    from nnparts.client.zoo.origin import save_origin
+    from nnparts.client.zoo.training import train_classifier
+
+    classes = ("0", "1", "2", "3")
+    torch.manual_seed(0)
+    model = build_model("digits_cnn", {"num_classes": 4, "in_channels": 1})
+    train = load_split("digits", "train").select_classes(classes)
+    val = load_split("digits", "val").select_classes(classes)
+    train_classifier(model, train, val, DIGITS, epochs=4, lr=0.05, batch_size=64, progress=False)
+    out = tmp_path_factory.mktemp("trunk") / "origin"
+    save_origin(
+        model,
+        out,
+        name="digits-0to3",
+        architecture="digits_cnn",
+        arch_kwargs={"num_classes": 4, "in_channels": 1},
+        classes=classes,
+        dataset="digits",
+        input_spec=DIGITS,
+    )
+    return out
+
+
+def test_assembly_runs_the_trunk_once_and_matches_each_module(digits_origin: Path, tmp_path: Path) -> None:
+    from nnparts.client.assemble import assemble_paths, load_assembly
+    from nnparts.client.data import load_split
+    from nnparts.client.data.transforms import to_tensor
+    from nnparts.client.extract.base import ExtractSettings
+    from nnparts.client.extract.calibrate import calibrated
+    from nnparts.client.extract.pipeline import decompose
+    from nnparts.client.pack import load_package
+
+    settings = ExtractSettings(progress=False, params=DIGITS_FAST)
+    written = decompose(digits_origin, "digits", tmp_path / "m", settings=settings)
+    assert [w.manifest.kind for w in written] == ["trunk"] + ["class_module"] * 4
+    tails = [w.path for w in written[1:]]
+    model = load_assembly(assemble_paths(tails, tmp_path / "asm")).model()
+    assert [g.stacked for g in model.trunk_groups] == [[4]]  # one trunk, four tails in one block
+    images = torch.from_numpy(load_split("digits", "test").x[:32].copy())
+    with torch.no_grad():
+        together = model.scores(images)
+        alone = []
+        for path in tails:
+            loaded = load_package(path)
+            raw = loaded.network()(to_tensor(images, loaded.manifest.input)).view(-1)
+            alone.append(calibrated(raw, loaded.manifest.calibration))
+    torch.testing.assert_close(together, torch.stack(alone, 1), rtol=1e-4, atol=1e-4)
+    # each class alone costs the trunk plus its tail; the tails are physically smaller
+    for w in written[1:]:
+        m = w.manifest
+        assert m.mask.flops_after == m.metrics["cost"]["trunk_flops"] + m.metrics["cost"]["tail_flops"]
+        assert m.mask.flops_after < m.mask.flops_before
+
+
+def test_standalone_modules_need_no_trunk(digits_origin: Path, tmp_path: Path) -> None:
+    from nnparts.client.extract.base import ExtractSettings
+    from nnparts.client.extract.pipeline import decompose
+    from nnparts.client.pack import load_package
+
+    params = DIGITS_FAST | {"trunk_fraction": None, "tail_goal": 0.5}
+    written = decompose(
+        digits_origin,
+        "digits",
+        tmp_path / "m",
+        classes=["1", "3"],
+        settings=ExtractSettings(progress=False, params=params),
+    )
+    assert [w.manifest.kind for w in written] == ["class_module"] * 2
+    for w in written:
+        assert w.manifest.requires == () and load_package(w.path).trunk is None
+        assert (w.manifest.mask.flops_after or 0) < (w.manifest.mask.flops_before or 0)
+    assert not (tmp_path / "m" / "trunk").exists()
