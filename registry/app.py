@@ -15,6 +15,7 @@ from nnparts.registry import (
     routes_lfs,
     routes_listing,
     routes_preupload,
+    routes_pulls,
     routes_refs,
     routes_repos,
     routes_search,
@@ -73,6 +74,7 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
         routes_refs,
         routes_preupload,
         routes_commit,
+        routes_pulls,
         routes_lfs,
         routes_files,
     )

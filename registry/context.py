@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 
 from nnparts.registry.auth import Authorizer, Principal
 from nnparts.registry.config import ServerConfig
-from nnparts.registry.errors import RepoNotFound
+from nnparts.registry.errors import RepoNotFound, Unauthenticated
 from nnparts.registry.names import check_name, check_repo_type
 from nnparts.registry.signing import UrlSigner
 from nnparts.registry.storage import CommitRecord, RepoKey, RepoRecord, Storage
@@ -89,6 +89,23 @@ class Call:
     async def readable_repo(self) -> RepoRecord:
         """The URL's repo, checked for visibility."""
         return self.visible(await self.run(self.hub.storage.get_repo, self.repo_key()))
+
+    @property
+    def user(self) -> str:
+        """The caller's name for authorship (``anonymous`` on an open server without a token)."""
+        return self.principal.user if self.principal else "anonymous"
+
+    def may_write(self, namespace: str) -> bool:
+        """Whether the caller has write scope on ``namespace`` (always on an open server)."""
+        return self.hub.auth.open or (self.principal is not None and self.principal.can_write(namespace))
+
+    async def contributable_repo(self) -> RepoRecord:
+        """The URL's repo for a contribution (a discussion, a pull request and its uploads): read
+        access suffices, but a token is needed unless the server is open."""
+        record = await self.readable_repo()
+        if self.principal is None and not self.hub.auth.open:
+            raise Unauthenticated(f"contributing to {record.key.id!r} needs a token", hint="pass token=")
+        return record
 
     async def writable_repo(self) -> RepoRecord:
         """The URL's repo, checked for write access (401/403, or 404 if hidden anyway)."""

@@ -15,7 +15,8 @@ each class to an HTTP status and an ``X-Error-Code``::
     ├── InsufficientStorage              507  the disk (or a quota) is full; nothing was stored
     └── ConflictError
         ├── AlreadyExists                409  repo, branch or tag exists (``url`` for repos)
-        └── StaleParent                  412  parentCommit is not the branch head
+        ├── StaleParent                  412  parentCommit is not the branch head
+        └── MergeConflict                409  a pull request and its base changed the same paths
     AuthError
     ├── Unauthenticated                  401  no token, or an unknown one
     └── Forbidden                        403  a token without the scope needed
@@ -79,6 +80,19 @@ class StaleParent(ConflictError):
         )
         self.expected = expected
         self.head = head
+
+
+class MergeConflict(ConflictError):
+    """A pull request changes paths its base branch changed too (409); ``paths`` names them."""
+
+    def __init__(self, num: int, paths: list[str]) -> None:
+        shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
+        super().__init__(
+            f"pull request #{num} conflicts with its base branch on {shown}",
+            hint="update the pull request from the base branch, then merge",
+        )
+        self.num = num
+        self.paths = paths
 
 
 class Unauthenticated(AuthError):

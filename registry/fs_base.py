@@ -24,7 +24,7 @@ from pathlib import Path
 from nnparts.registry import errors
 from nnparts.registry.blob_gc import GcReport, Holds, all_blobs, collect
 from nnparts.registry.blobstore import BlobInfo, BlobStore
-from nnparts.registry.names import is_commit_sha
+from nnparts.registry.names import is_commit_sha, pr_number
 from nnparts.registry.records import (
     MAIN,
     CommitRecord,
@@ -95,6 +95,8 @@ class FsBase:
             name, kinds = revision[len("refs/heads/") :], ("branch",)
         elif revision.startswith("refs/tags/"):
             name, kinds = revision[len("refs/tags/") :], ("tag",)
+        elif (num := pr_number(revision)) is not None:
+            name, kinds = str(num), ("pr",)
         for kind in kinds:
             row = conn.execute(
                 "SELECT sha FROM refs WHERE rid=? AND kind=? AND name=?", (rid, kind, name)

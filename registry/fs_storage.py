@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from nnparts.registry import errors
 from nnparts.registry.blob_gc import collect
 from nnparts.registry.blobstore import BlobInfo, BlobWriter
-from nnparts.registry.fs_history import FsHistory
+from nnparts.registry.fs_pulls import FsPulls
 from nnparts.registry.names import check_ref_name
 from nnparts.registry.records import (
     MAIN,
@@ -36,7 +36,7 @@ from nnparts.registry.store_schema import (
 from nnparts.registry.trees import commit_sha, now_iso, tree_id_of
 
 
-class FilesystemStorage(FsHistory, Storage):
+class FilesystemStorage(FsPulls, Storage):
     """:class:`Storage` in a folder: SQLite (WAL) metadata plus a :class:`BlobStore`."""
 
     # -- repos ---------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ class FilesystemStorage(FsHistory, Storage):
             rid = self._rid(conn, key)
             trees = [r[0] for r in conn.execute("SELECT DISTINCT tree_id FROM commits WHERE rid=?", (rid,))]
             shas = [r[0] for r in conn.execute("SELECT sha256 FROM repo_blobs WHERE rid=?", (rid,))]
-            for table in ("refs", "commits", "repo_tags", "repo_blobs", "repos"):
+            for table in ("refs", "commits", "repo_tags", "repo_blobs", "pulls", "pull_events", "repos"):
                 conn.execute(f"DELETE FROM {table} WHERE rid=?", (rid,))
         # its files go now, unless another repo references, holds or was sent them
         collect(self._db, self.blobs, self.holds, shas, min_age_s=0, keep_granted=True, trees=trees)

@@ -30,6 +30,7 @@ BAD_REQUEST = "BadRequest"
 BODY_TOO_LARGE = "BodyTooLarge"
 ALREADY_EXISTS = "AlreadyExists"
 STALE_PARENT = "StaleParentCommit"
+MERGE_CONFLICT = "MergeConflict"
 LFS_OBJECT_MISSING = "LfsObjectMissing"
 UNAUTHENTICATED = "Unauthenticated"
 FORBIDDEN = "Forbidden"
@@ -49,6 +50,7 @@ _ERROR_MAP: tuple[tuple[type[NnpartsError], int, str], ...] = (
     (errors.LfsObjectMissing, 422, LFS_OBJECT_MISSING),
     (errors.InsufficientStorage, 507, INSUFFICIENT_STORAGE),
     (errors.AlreadyExists, 409, ALREADY_EXISTS),
+    (errors.MergeConflict, 409, MERGE_CONFLICT),
     (errors.StaleParent, 412, STALE_PARENT),
     (errors.Unauthenticated, 401, UNAUTHENTICATED),
     (errors.Forbidden, 403, FORBIDDEN),

@@ -16,6 +16,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RESERVED_NAMESPACES = frozenset({"api", "models", "datasets", "spaces", "resolve", "_lfs"})
 _SHA = re.compile(r"[0-9a-f]{40}")
 _SHA_LIKE = re.compile(r"[0-9a-fA-F]{40}")
+_PR_REF = re.compile(r"refs/pr/([1-9][0-9]{0,8})")
 
 
 def check_repo_type(value: str) -> str:
@@ -98,3 +99,18 @@ def check_ref_name(value: str, *, kind: str = "branch") -> str:
 def is_commit_sha(value: str) -> bool:
     """True for 40 lowercase hex digits."""
     return _SHA.fullmatch(value) is not None
+
+
+def pr_number(revision: str) -> int | None:
+    """``N`` for ``refs/pr/N``, else ``None``."""
+    match = _PR_REF.fullmatch(revision)
+    return int(match.group(1)) if match else None
+
+
+def ref_of(revision: str) -> tuple[str, str]:
+    """The ``(kind, name)`` of the ref a commit to ``revision`` moves: ``("pr", "N")`` for
+    ``refs/pr/N``, else ``("branch", name)`` (``refs/heads/`` dropped)."""
+    num = pr_number(revision)
+    if num is not None:
+        return "pr", str(num)
+    return "branch", revision.removeprefix("refs/heads/")

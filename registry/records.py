@@ -6,12 +6,12 @@ All frozen dataclasses, free of I/O; :mod:`storage` states the contract that pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from nnparts.registry.blobstore import BlobInfo
 from nnparts.registry.cardmeta import Value
 
-RefKind = Literal["branch", "tag"]
+RefKind = Literal["branch", "tag", "pr"]
 OpKind = Literal["add", "delete_file", "delete_folder"]
 MAIN = "main"
 README = "README.md"
@@ -145,3 +145,46 @@ class LfsFileRecord:
     size: int
     path: str
     pushed_at: str
+
+
+PullStatus = Literal["open", "closed", "merged", "draft"]
+
+
+@dataclass(frozen=True)
+class PullRecord:
+    """A discussion or pull request of a repo. A pull request lives on ``refs/pr/<num>`` (``head``),
+    started from branch ``base`` at ``base_sha``; ``merge_commit`` is set once merged."""
+
+    num: int
+    title: str
+    author: str
+    status: PullStatus
+    created_at: str
+    is_pull_request: bool
+    base: str | None = None
+    base_sha: str | None = None
+    head: str | None = None
+    merge_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class PullEvent:
+    """One event of a discussion: ``comment``, ``status-change``, ``commit`` or ``title-change``;
+    ``data`` is the Hub's ``data`` object of that event type."""
+
+    id: str
+    type: str
+    author: str
+    created_at: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PullQuery:
+    """Which discussions to list: ``kind`` is ``pull_request``/``discussion``/``None`` (all)."""
+
+    status: str | None = None
+    kind: str | None = None
+    author: str | None = None
+    offset: int = 0
+    limit: int = 50

@@ -1,4 +1,5 @@
-"""Uploads: NDJSON commits (the preupload step is :mod:`routes_preupload`)."""
+"""Uploads: NDJSON commits to a branch, to a pull request (``refs/pr/N``) or opening one
+(``create_pr=1``); the preupload step is :mod:`routes_preupload`."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from nnparts.registry.bodies import (
 )
 from nnparts.registry.context import Call
 from nnparts.registry.names import MAX_TITLE, check_folder, check_path, check_revision, is_commit_sha
+from nnparts.registry.query import flag
 from nnparts.registry.router import API_REPO, Router
-from nnparts.registry.storage import CommitOp, CommitRecord, CommitRequest, Storage
+from nnparts.registry.routes_pulls import push_access
+from nnparts.registry.storage import CommitOp, CommitRequest, Storage
 
 log = logging.getLogger("nnparts.registry")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -39,17 +42,20 @@ async def commit(call: Call) -> Response:
     off the event loop; the commit itself is one storage transaction. The blobs stored are held
     until the commit ends; if it fails they are removed at once unless something references them.
     """
-    record = await call.writable_repo()
-    if call.request.query_params.get("create_pr") in ("1", "true", "True"):
-        raise errors.BadRequest("pull requests are not supported by this server")
-    branch = check_revision(call.params["rev"])
-    if branch.startswith("refs/heads/"):
-        branch = branch[len("refs/heads/") :]
+    create_pr = flag(call.request, "create_pr")
+    branch = check_revision(call.params["rev"]).removeprefix("refs/heads/")
+    record = await push_access(call, branch, create_pr=create_pr)
     if is_commit_sha(branch):
         raise errors.BadRequest("commits must target a branch, not a commit sha")
     stored: list[str] = []
+    pull_url = None
     try:
-        done = await _apply_commit(call, branch, stored)
+        request = await _read_commit(call, branch, stored)
+        if create_pr:
+            pull, done = await call.run(call.hub.storage.commit_pull, request, description=request.message)
+            branch, pull_url = f"refs/pr/{pull.num}", f"{call.repo_url(record.key)}/discussions/{pull.num}"
+        else:
+            done = await call.run(call.hub.storage.commit, request)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await call.run(_discard, call.hub.storage, stored)
@@ -59,13 +65,13 @@ async def commit(call: Call) -> Response:
         await call.run(listener.committed, record.key, branch, done)
     commit_url = f"{call.repo_url(record.key)}/commit/{done.sha}"
     return JSONResponse(
-        {"success": True, "commitOid": done.sha, "commitUrl": commit_url, "pullRequestUrl": None}
+        {"success": True, "commitOid": done.sha, "commitUrl": commit_url, "pullRequestUrl": pull_url}
     )
 
 
-async def _apply_commit(call: Call, branch: str, stored: list[str]) -> CommitRecord:
-    """Read the NDJSON body into a :class:`CommitRequest` and apply it; ``stored`` collects the
-    sha256 of every blob written on the way."""
+async def _read_commit(call: Call, branch: str, stored: list[str]) -> CommitRequest:
+    """Read the NDJSON body into a :class:`CommitRequest`; ``stored`` collects the sha256 of
+    every blob written on the way."""
     record_key = call.repo_key()
     storage = call.hub.storage
     header: dict[str, Any] | None = None
@@ -112,8 +118,8 @@ async def _apply_commit(call: Call, branch: str, stored: list[str]) -> CommitRec
     message = header.get("description") or ""
     if not isinstance(title, str) or not isinstance(message, str) or len(title) > MAX_TITLE:
         raise errors.BadRequest(f"summary and description must be strings (summary <= {MAX_TITLE})")
-    author = call.principal.user if call.principal else "anonymous"
-    request = CommitRequest(
+    author = call.user
+    return CommitRequest(
         key=record_key,
         branch=branch,
         title=title,
@@ -122,7 +128,6 @@ async def _apply_commit(call: Call, branch: str, stored: list[str]) -> CommitRec
         ops=tuple(ops),
         parent=parent,
     )
-    return await call.run(storage.commit, request)
 
 
 def _parse_line(line: bytes) -> tuple[str, dict[str, Any]]:

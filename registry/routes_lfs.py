@@ -1,6 +1,7 @@
 """Git LFS batch API: ``batch`` hands out signed ``PUT`` URLs, ``PUT`` stores, ``verify`` checks.
 
-Every answer is per repository: an object counts as present only if it was uploaded to (or committed
+Uploads need write access to the ``ref`` named in the batch request, or only read access without
+one (a new pull request's files, as on the Hub). Every answer is per repository: an object counts as present only if it was uploaded to (or committed
 in) *this* repo, so batch and verify reveal nothing about blobs other tenants stored, and the only
 way to make a blob referenceable is to send its bytes (checked against the sha256) to this repo.
 """
@@ -15,7 +16,9 @@ from starlette.responses import JSONResponse, Response
 from nnparts.registry import errors, hub_wire
 from nnparts.registry.bodies import iter_body, non_negative_int, read_json
 from nnparts.registry.context import Call, make_key
+from nnparts.registry.names import check_revision
 from nnparts.registry.router import FILE_REPO, Router
+from nnparts.registry.routes_pulls import push_access
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 BUFFER = 1024 * 1024
@@ -39,8 +42,13 @@ def _object(item: Any) -> tuple[str, int]:
 
 async def batch(call: Call) -> Response:
     """Upload instructions per object: none if stored, else a signed ``PUT`` plus ``verify``."""
-    record = await call.writable_repo()
     body = await read_json(call.request, call.hub.config.max_json_bytes)
+    ref = body.get("ref")
+    revision = ref.get("name") if isinstance(ref, dict) else None
+    if revision is not None and not isinstance(revision, str):
+        raise errors.BadRequest("ref.name must be a string")
+    # no ref: uploads for a new pull request, which read access allows (as on the Hub)
+    record = await push_access(call, check_revision(revision) if revision else "", create_pr=revision is None)
     if body.get("operation") != "upload":
         raise errors.BadRequest("only the 'upload' LFS operation is supported")
     objects = body.get("objects")
@@ -101,7 +109,7 @@ async def upload(call: Call) -> Response:
 
 async def verify(call: Call) -> Response:
     """200 if the object was uploaded to this repo with that size, else 404 ``EntryNotFound``."""
-    record = await call.writable_repo()
+    record = await call.contributable_repo()
     oid, size = _object(await read_json(call.request, call.hub.config.max_json_bytes))
     known = await call.run(call.hub.storage.repo_blob, record.key, oid)
     if known is None or known.size != size:

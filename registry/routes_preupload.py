@@ -17,8 +17,10 @@ from nnparts.registry.bodies import non_negative_int, read_json
 from nnparts.registry.context import Call
 from nnparts.registry.gitpatterns import IgnoreRules, LfsRules
 from nnparts.registry.names import check_path, check_revision
+from nnparts.registry.query import flag
 from nnparts.registry.records import GITATTRIBUTES, GITIGNORE, FileEntry
 from nnparts.registry.router import API_REPO, Router
+from nnparts.registry.routes_pulls import push_access
 from nnparts.registry.storage import Storage
 
 #: Rule files larger than this are not read (the Hub caps them too).
@@ -32,7 +34,8 @@ def register(router: Router) -> None:
 async def preupload(call: Call) -> Response:
     """``{"files": [{"path", "size", "sample"}], "gitIgnore"?}`` -> per file ``uploadMode``,
     ``shouldIgnore`` and ``oid``."""
-    record = await call.writable_repo()
+    revision = check_revision(call.params["rev"])
+    record = await push_access(call, revision, create_pr=flag(call.request, "create_pr"))
     body = await read_json(call.request, call.hub.config.max_json_bytes)
     files = body.get("files")
     if not isinstance(files, list):
@@ -41,7 +44,7 @@ async def preupload(call: Call) -> Response:
     if gitignore is not None and not isinstance(gitignore, str):
         raise errors.BadRequest("gitIgnore must be the text of a .gitignore file")
     storage = call.hub.storage
-    head = await call.run(storage.resolve, record.key, check_revision(call.params["rev"]))
+    head = await call.run(storage.resolve, record.key, revision)
     existing = {f.path: f for f in await call.run(storage.list_files, record.key, head)}
     attributes: str | None = await call.run(_text, storage, existing.get(GITATTRIBUTES))
     lfs = LfsRules(attributes or "")

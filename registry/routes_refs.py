@@ -25,13 +25,14 @@ def register(router: Router) -> None:
 async def list_refs(call: Call) -> Response:
     record = await call.readable_repo()
     refs = await call.run(call.hub.storage.refs, record.key)
+    pulls = [r for r in refs if r.kind == "pr"]
     body = {
         "branches": [ref_item(r) for r in refs if r.kind == "branch"],
         "tags": [ref_item(r) for r in refs if r.kind == "tag"],
         "converts": [],
     }
     if flag(call.request, "include_prs"):
-        body["pullRequests"] = []
+        body["pullRequests"] = [ref_item(r) for r in sorted(pulls, key=lambda r: int(r.name))]
     return JSONResponse(body)
 
 

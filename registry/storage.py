@@ -35,6 +35,10 @@ from nnparts.registry.records import (
     FileEntry,
     LfsFileRecord,
     OpKind,
+    PullEvent,
+    PullQuery,
+    PullRecord,
+    PullStatus,
     RefKind,
     RefRecord,
     RepoImport,
@@ -53,6 +57,10 @@ __all__ = [
     "FileEntry",
     "LfsFileRecord",
     "OpKind",
+    "PullEvent",
+    "PullQuery",
+    "PullRecord",
+    "PullStatus",
     "RefKind",
     "RefRecord",
     "RepoImport",
@@ -154,6 +162,52 @@ class Storage(abc.ABC):
     def delete_lfs_files(self, key: RepoKey, shas: Sequence[str]) -> dict[str, str]:
         """Rewrite the repo's history without the LFS files of ``shas`` (refs follow; unknown shas
         are ignored) and collect what only they used. Returns ``old -> new`` commit shas."""
+
+    @abc.abstractmethod
+    def open_pull(
+        self, key: RepoKey, *, title: str, description: str, author: str, pull_request: bool
+    ) -> PullRecord:
+        """Open discussion number max+1 (a pull request gets ``refs/pr/<num>`` at ``main``'s head);
+        ``description`` is its first comment."""
+
+    @abc.abstractmethod
+    def commit_pull(self, request: CommitRequest, *, description: str) -> tuple[PullRecord, CommitRecord]:
+        """Open a pull request from ``request.branch`` and apply ``request`` to it, atomically."""
+
+    @abc.abstractmethod
+    def pulls(self, key: RepoKey, query: PullQuery) -> tuple[list[PullRecord], int]:
+        """A page of the repo's discussions, newest first, and how many match in all."""
+
+    @abc.abstractmethod
+    def pull(self, key: RepoKey, num: int) -> PullRecord:
+        """One discussion; ``EntryNotFound`` if absent."""
+
+    @abc.abstractmethod
+    def pull_events(self, key: RepoKey, num: int) -> list[PullEvent]:
+        """The events of a discussion, oldest first."""
+
+    @abc.abstractmethod
+    def comment_pull(self, key: RepoKey, num: int, *, author: str, text: str) -> PullEvent:
+        """Add a comment."""
+
+    @abc.abstractmethod
+    def retitle_pull(self, key: RepoKey, num: int, *, author: str, title: str) -> PullEvent:
+        """Change the title (a ``title-change`` event)."""
+
+    @abc.abstractmethod
+    def set_pull_status(
+        self, key: RepoKey, num: int, status: PullStatus, *, author: str, comment: str
+    ) -> PullEvent:
+        """Open or close (``BadRequest`` once merged); ``comment`` is posted first if not empty."""
+
+    @abc.abstractmethod
+    def pull_conflicts(self, key: RepoKey, pull: PullRecord) -> list[str]:
+        """The paths that keep an open pull request from merging (``[]`` otherwise)."""
+
+    @abc.abstractmethod
+    def merge_pull(self, key: RepoKey, num: int, *, author: str, comment: str) -> tuple[str, CommitRecord]:
+        """Merge an open pull request into its base branch as one commit; returns the branch and
+        the commit. ``MergeConflict`` with the paths both sides changed."""
 
     @abc.abstractmethod
     def list_repos(self, query: RepoQuery) -> list[RepoRecord]:

@@ -109,6 +109,8 @@ def commit_item(commit: CommitRecord) -> dict[str, Any]:
 
 
 def ref_item(ref: RefRecord) -> dict[str, Any]:
+    if ref.kind == "pr":
+        return {"name": f"refs/pr/{ref.name}", "ref": f"refs/pr/{ref.name}", "targetCommit": ref.sha}
     prefix = "refs/heads/" if ref.kind == "branch" else "refs/tags/"
     return {"name": ref.name, "ref": prefix + ref.name, "targetCommit": ref.sha}
 
