@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 from nnparts.registry import (
     routes_commit,
@@ -30,6 +31,7 @@ from nnparts.registry.context import Hub
 from nnparts.registry.fs_storage import FilesystemStorage
 from nnparts.registry.request_id import RequestId
 from nnparts.registry.router import Router
+from nnparts.registry.sendfile import RAW_SEND
 from nnparts.registry.signing import UrlSigner
 from nnparts.registry.storage import Storage
 from nnparts.registry.web import WebPages
@@ -87,10 +89,21 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None) -> Starl
         hub.storage.close()
         catalog.close()
 
-    app = Starlette(
+    app = RegistryApp(
         routes=[Mount("/", app=WebPages(hub, catalog, fallback=router))],
         lifespan=lifespan,
         middleware=[Middleware(RequestId)],
     )
     app.state.hub = hub
     return app
+
+
+class RegistryApp(Starlette):
+    """The registry's Starlette app; the server's own ``send`` is kept in the scope
+    (``sendfile.RAW_SEND``) before any middleware wraps it, so that downloads can use
+    ``os.sendfile``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[RAW_SEND] = send
+        await super().__call__(scope, receive, send)

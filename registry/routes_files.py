@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import anyio
 from starlette.responses import Response, StreamingResponse
 
 from nnparts.registry import errors, hub_wire
@@ -14,6 +10,7 @@ from nnparts.registry.multipart import Multipart
 from nnparts.registry.names import check_path, check_revision
 from nnparts.registry.ranges import parse_range
 from nnparts.registry.router import FILE_REPO, Router
+from nnparts.registry.sendfile import BlobBody, stream_file
 from nnparts.registry.views import etag_of
 
 CHUNK = 1024 * 1024
@@ -27,7 +24,8 @@ async def resolve(call: Call) -> Response:
     """Stream a file. Headers: ``X-Repo-Commit``, ``ETag`` (sha256 for LFS files, git sha1
     otherwise), ``Content-Length``, ``Accept-Ranges``, ``X-Content-Type-Options: nosniff``; a
     ``Range`` gives 206 (``multipart/byteranges`` for several ranges, see :mod:`ranges`).
-    A missing file is 404 ``EntryNotFound`` that still carries ``X-Repo-Commit``."""
+    A missing file is 404 ``EntryNotFound`` that still carries ``X-Repo-Commit``. Bodies go out
+    with ``os.sendfile`` where the server allows it (:mod:`sendfile`)."""
     record = await call.readable_repo()
     storage = call.hub.storage
     commit = await call.run(storage.resolve, record.key, check_revision(call.params["rev"]))
@@ -55,30 +53,25 @@ async def resolve(call: Call) -> Response:
             f"range {spec!r} not satisfiable for {entry.size} bytes",
             headers={"Content-Range": f"bytes */{entry.size}", **headers},
         )
-    status, body = 200, _stream(blob, 0, entry.size)
-    headers["Content-Length"] = str(entry.size)
-    if ranges is not None and len(ranges) == 1:
-        status, only = 206, ranges[0]
+    if call.request.method == "HEAD":
+        status = 206 if ranges else 200
+        if ranges is not None and len(ranges) == 1:
+            headers["Content-Range"] = ranges[0].content_range(entry.size)
+            headers["Content-Length"] = str(ranges[0].length)
+        elif ranges:
+            parts = Multipart(ranges, entry.size, headers["Content-Type"])
+            headers["Content-Type"], headers["Content-Length"] = parts.content_type, str(parts.length)
+        else:
+            headers["Content-Length"] = str(entry.size)
+        return Response(status_code=status, headers=headers)
+    if ranges is None:
+        headers["Content-Length"] = str(entry.size)
+        return BlobBody(blob, 0, entry.size, status_code=200, headers=headers)
+    if len(ranges) == 1:
+        only = ranges[0]
         headers["Content-Range"] = only.content_range(entry.size)
         headers["Content-Length"] = str(only.length)
-        body = _stream(blob, only.start, only.length)
-    elif ranges is not None:
-        parts = Multipart(ranges, entry.size, headers["Content-Type"])
-        status, body = 206, parts.stream(blob, _stream)
-        headers["Content-Type"] = parts.content_type
-        headers["Content-Length"] = str(parts.length)
-    if call.request.method == "HEAD":
-        return Response(status_code=status, headers=headers)
-    return StreamingResponse(body, status_code=status, headers=headers)
-
-
-async def _stream(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(path, "rb") as fh:
-        await fh.seek(start)
-        left = length
-        while left > 0:
-            chunk = await fh.read(min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield chunk
+        return BlobBody(blob, only.start, only.length, status_code=206, headers=headers)
+    parts = Multipart(ranges, entry.size, headers["Content-Type"])
+    headers["Content-Type"], headers["Content-Length"] = parts.content_type, str(parts.length)
+    return StreamingResponse(parts.stream(blob, stream_file), status_code=206, headers=headers)
