@@ -100,6 +100,11 @@ class FsHistory(FsCommits):
                 sha_of=lambda *fields: commit_sha(key, *fields),
             )
             self._move_refs(conn, rid, moved)
+            for column in ("base_sha", "merge_commit"):
+                conn.executemany(
+                    f"UPDATE pulls SET {column}=? WHERE rid=? AND {column}=?",
+                    [(new, rid, old) for old, new in moved.items()],
+                )
             pruned = prune(conn, rid)
         self._collect(pruned)
         return moved

@@ -30,10 +30,12 @@ class Pruned:
 
 
 def prune(conn: sqlite3.Connection, rid: int) -> Pruned:
-    """Delete the commits of ``rid`` that no ref reaches, then the grants of blobs that only
-    those commits used (uploads awaiting a commit keep theirs: no tree holds them)."""
+    """Delete the commits of ``rid`` that no ref (and no pull request's merge base) reaches, then
+    the grants of blobs that only those commits used (uploads awaiting a commit keep theirs: no
+    tree holds them)."""
     reach = (
-        "WITH RECURSIVE reach(sha) AS (SELECT sha FROM refs WHERE rid=:rid UNION"
+        "WITH RECURSIVE reach(sha) AS (SELECT sha FROM refs WHERE rid=:rid"
+        " UNION SELECT base_sha FROM pulls WHERE rid=:rid AND base_sha IS NOT NULL UNION"
         " SELECT c.parent FROM commits c JOIN reach ON c.sha = reach.sha AND c.rid = :rid"
         " WHERE c.parent IS NOT NULL) "
     )

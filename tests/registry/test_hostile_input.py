@@ -55,6 +55,13 @@ def is_wire_error(status: int, headers: object, body: bytes, expected: int) -> N
         ("POST", "/api/models/eve/target/tag/main", "application/json"),
         ("POST", "/eve/target.git/info/lfs/objects/batch", "application/vnd.git-lfs+json"),
         ("POST", "/eve/target.git/info/lfs/objects/verify", "application/vnd.git-lfs+json"),
+        ("POST", "/api/repos/move", "application/json"),
+        ("PUT", "/api/models/eve/target/settings", "application/json"),
+        ("POST", "/api/models/eve/target/super-squash/main", "application/json"),
+        ("POST", "/api/models/eve/target/lfs-files/batch", "application/json"),
+        ("POST", "/api/models/eve/target/discussions", "application/json"),
+        ("POST", "/api/models/eve/target/discussions/1/comment", "application/json"),
+        ("POST", "/api/models/eve/target/discussions/1/merge", "application/json"),
     ],
 )
 def test_deeply_nested_json_is_a_400(
@@ -132,6 +139,15 @@ def test_multi_range_is_multipart_byteranges(server: ThreadedServer) -> None:
         "/api/models/eve/target/commits/main?p=-1",
         "/api/models/eve/target/commits/main?p=%D9%A3",  # an Arabic-Indic digit is no digit here
         f"/api/models/eve/target/tree/main?cursor={2**70}",
+        "/api/models?sort=lastModified&cursor=" + "x" * 5000,
+        "/api/models?sort=lastModified&cursor=no-separator",
+        "/api/models?sort=" + "x" * 5000,
+        "/api/models?" + urlencode([("expand", "sha")] * 100),
+        "/api/models?expand=%00",
+        f"/api/models/eve/target/discussions?p={2**70}",
+        "/api/models/eve/target/discussions?status=" + "x" * 500,
+        "/api/models/eve/target/lfs-files?cursor=not-a-sha",
+        f"/api/organizations/eve/settings/repositories?cursor={2**70}",
     ],
 )
 def test_hostile_query_parameters_are_a_400(server: ThreadedServer, path: str) -> None:

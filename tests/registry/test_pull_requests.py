@@ -164,3 +164,20 @@ def test_private_repos_and_anonymous_callers(server: ThreadedServer) -> None:
         )
     assert status_of(err) == 401
     assert list(anonymous.get_repo_discussions("alice/open")) == []
+
+
+def test_history_rewrites_keep_open_pull_requests_mergeable(server: ThreadedServer) -> None:
+    alice, bob = (
+        HfApi(endpoint=server.endpoint, token="alice-token"),
+        HfApi(endpoint=server.endpoint, token="bob-token"),
+    )
+    alice.create_repo("alice/rw")
+    alice.upload_file(path_or_fileobj=os.urandom(500), path_in_repo="old.bin", repo_id="alice/rw")
+    bob.upload_file(path_or_fileobj=b"proposal", path_in_repo="p.txt", repo_id="alice/rw", create_pr=True)
+    alice.upload_file(path_or_fileobj=b"more", path_in_repo="m.txt", repo_id="alice/rw")
+    alice.super_squash_history("alice/rw")
+    [old] = [f for f in alice.list_lfs_files("alice/rw") if f.filename == "old.bin"]
+    alice.permanently_delete_lfs_files("alice/rw", [old])
+    assert alice.get_discussion_details("alice/rw", 1).conflicting_files == []
+    alice.merge_pull_request("alice/rw", 1)
+    assert alice.list_repo_files("alice/rw") == [".gitattributes", "m.txt", "p.txt"]
