@@ -1,8 +1,9 @@
 """FilesystemStorage: :class:`~nnparts.registry.storage.Storage` in one folder on disk.
 
 Put together from one class per concept: :mod:`fs_base` (the folder, connections, row helpers and
-blobs, with the on-disk layout), :mod:`fs_commits`, :mod:`fs_history`, and here repositories, files,
-refs, listings and LFS registration. Costs: listing and search use indexes (:mod:`repo_listing`).
+blobs, with the on-disk layout), :mod:`fs_commits`, :mod:`fs_history`, :mod:`fs_pulls`, and here
+repositories, files, refs, listings and LFS registration. Costs: listing and search use
+indexes (:mod:`repo_listing`).
 """
 
 from __future__ import annotations
