@@ -91,18 +91,19 @@ CPU: dict[str, Any] = {
     },
     "trunk": {},
     "resnet56_methods": ["trunk"],
-    "resnet56": {"trunk_epochs": 0.5, "tail_epochs": 1.0},
+    "resnet56": {"trunk_epochs": 0.34, "tail_epochs": 0.67},
     "mobilenet": {"trunk_epochs": 0.02, "tail_epochs": 0.05, "max_train": 2000},
     "val_per_class": None,
     "test_per_class": None,
     "pairs": 2,
     "pair_train_per_class": None,
     "pair_val_per_class": None,
-    "pair_epochs": 15,
+    "pair_epochs": 10,
     "mixed_fm": {"max_train": 24000},
-    "mixed_train_per_class": 1500,
+    "mixed_train_per_class": 1000,
     "mixed_val_per_class": None,
-    "mixed_epochs": 15,
+    "mixed_epochs": 12,
+    "weakcat": {"trunk_epochs": 1.0, "tail_epochs": 1.5},
     "weakcat_methods": ["trunk"],
     "weakcat_test_per_class": None,
     "train_timing_batches": 5,
@@ -387,7 +388,8 @@ def part_d(base: Decomposer, cfg: dict[str, Any], work: Path) -> list[dict[str, 
     assert np.array_equal(raw.y, y.numpy())
     for method in cfg["weakcat_methods"]:
         params = cfg["trunk"] if method == "trunk" else cfg["methods"][method]
-        weak = dec.modules("resnet20-cifar10-weakcat", CIFAR, method, params)
+        weak_params = {**params, **cfg.get("weakcat", {})} if method == "trunk" else params
+        weak = dec.modules("resnet20-cifar10-weakcat", CIFAR, method, weak_params)
         good = dec.modules("resnet20-cifar10", CIFAR, method, params)
         logits = dec.origin_test_logits("resnet20-cifar10-weakcat", CIFAR)
         weak_scores = dec.module_scores(weak, CIFAR)
