@@ -8,7 +8,8 @@
    kept, policy *keep*) are scored by Fisher importance on the origin's own loss, the same share of
    every group is kept so that the trunk costs ``trunk_goal`` of the origin's FLOPs, the channels are
    removed, and the pruned network (trunk + the origin's tail) is fine-tuned by distillation from the
-   origin's logits with crop/flip augmentation.
+   origin's logits with crop/flip augmentation (with ``feature_weight`` > 0, also towards the
+   origin's features at the cut).
 3. **Tails**, jointly: each class scores the tail's channel variables by the Fisher importance of
    its own one-vs-rest loss (residual channels tied, so a tail may keep fewer stream channels) and
    keeps its best channels under one width profile whose FLOPs are ``tail_goal`` of the origin's.
@@ -69,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "kd_temperature": 4.0,
     "kd_weight": 1.0,
     "ovr_weight": 1.0,
+    "feature_weight": 0.0,
     "importance_batches": 16,
     "augment": "crop+flip",
     "max_train": None,
@@ -92,6 +94,19 @@ def _augment(name: str, height: int) -> Augment | None:
         "crop+flip": Augment(pad, True),
         "flip": Augment(0, True),
     }[name]
+
+
+def _train_plan(p: dict[str, Any], settings: ExtractSettings, desc: str, **stage: Any) -> TrainPlan:
+    """The fine-tuning settings shared by both stages, plus the stage's own (epochs, batch, ...)."""
+    return TrainPlan(
+        lr=float(p["lr"]),
+        kd_temperature=float(p["kd_temperature"]),
+        kd_weight=float(p["kd_weight"]),
+        seed=settings.seed,
+        progress=settings.progress,
+        desc=desc,
+        **stage,
+    )
 
 
 def _batches(n: int, size: int, count: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -341,25 +356,31 @@ class TrunkTailDecomposer:
         keep = keep_top(plan, groups, widths(groups, ratio), importance)
         small_graph, small = extract(graph, net.state_tensors(), plan, keep)
         pruned = GraphNet(small_graph, small).to(device)
-        plan_t = TrainPlan(
+        plan_t = _train_plan(
+            p,
+            settings,
+            "trunk",
             epochs=float(p["trunk_epochs"]),
             batch=int(p["batch"]),
-            lr=float(p["lr"]),
-            kd_temperature=float(p["kd_temperature"]),
-            kd_weight=float(p["kd_weight"]),
-            seed=settings.seed,
-            progress=settings.progress,
-            desc="trunk",
+            feature_weight=float(p["feature_weight"]),
         )
+
+        def targets(idx: torch.Tensor, x: torch.Tensor) -> Any:
+            if plan_t.feature_weight <= 0:
+                return teacher(x)
+            values = teacher.run_values(x)
+            return values[cut], values[graph.output]
+
         tuned = fine_tune(
             pruned,
             train.x,
             train.y,
-            lambda idx, x: teacher(x),
+            targets,
             (val.x, val.y),
             plan_t,
             device=device,
             augment=augment,
+            features_at=cut,
         )
         pruned = pruned.cpu().eval()
         tensors = pruned.state_tensors()
@@ -436,16 +457,14 @@ class TrunkTailDecomposer:
             g, t = extract(graph, tensors, plan, keep)
             g, t = _head_for(g, t, c)
             tails.append(_Tail(g, t, int(keep[~plan.fixed].sum())))
-        plan_t = TrainPlan(
+        # cached features make a step cheap: larger batches
+        plan_t = _train_plan(
+            p,
+            settings,
+            "tails",
             epochs=float(p["tail_epochs"]),
             batch=max(int(p["batch"]), 256),
-            lr=float(p["lr"]),
-            kd_temperature=float(p["kd_temperature"]),
-            kd_weight=float(p["kd_weight"]),
             ovr_weight=float(p["ovr_weight"]),
-            seed=settings.seed,
-            progress=settings.progress,
-            desc="tails",
         )
         index = torch.as_tensor(classes)
         remap = torch.full((int(labels.max()) + 1 if len(labels) else 1,), -1, dtype=torch.long)

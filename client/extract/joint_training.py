@@ -13,12 +13,14 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from nnparts.client.zoo.runtime import GraphNet
 from nnparts.client.zoo.training import Augment, augment_batch
 
 
@@ -32,6 +34,7 @@ class TrainPlan:
     ovr_weight: float = 0.0
     weight_decay: float = 5e-4
     clip_norm: float = 5.0
+    feature_weight: float = 0.0
     seed: int = 0
     progress: bool = True
     desc: str = "fine-tune"
@@ -66,18 +69,28 @@ def top1(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch: int,
     return correct / max(len(labels), 1)
 
 
+def feature_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared error relative to the teacher's mean square (scale-free)."""
+    return F.mse_loss(student, teacher) / teacher.pow(2).mean().clamp_min(1e-8)
+
+
 def fine_tune(
     net: nn.Module,
     inputs: torch.Tensor,
     labels: torch.Tensor,
-    teacher: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    teacher: Callable[[torch.Tensor, torch.Tensor], Any],
     val: tuple[torch.Tensor, torch.Tensor],
     plan: TrainPlan,
     *,
     device: str,
     augment: Augment | None = None,
+    features_at: str | None = None,
 ) -> dict[str, object]:
     """Train ``net`` in place; ``teacher(batch_index, x)`` gives the origin's logits for a batch.
+
+    With ``features_at`` (a node of ``net``, a :class:`GraphNet`) and ``plan.feature_weight`` > 0,
+    the teacher gives ``(features, logits)`` and the student's output of that node is also pulled
+    towards the teacher's features (relative MSE): feature distillation at the trunk's cut.
 
     AdamW with a cosine schedule; after every epoch (and at the end) the composed val top-1 is
     measured and the best state is restored at the end. Returns a log of the selection.
@@ -110,7 +123,12 @@ def fine_tune(
         y = labels[idx].to(device)
         with torch.no_grad():
             t = teacher(idx, x)
-        loss = composed_loss(net(x), t, y, plan)
+        if features_at is not None and plan.feature_weight > 0 and isinstance(net, GraphNet):
+            values = net.run_values(x)
+            loss = composed_loss(values[net.graph.output], t[1], y, plan)
+            loss = loss + plan.feature_weight * feature_loss(values[features_at], t[0])
+        else:
+            loss = composed_loss(net(x), t, y, plan)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, plan.clip_norm)  # no BatchNorm left to steady a step
