@@ -33,6 +33,7 @@ from nnparts.client.data import DataSpec, check_spec
 from nnparts.client.device import resolve_device
 from nnparts.client.home import nnparts_home
 from nnparts.client.pack.build import slug
+from nnparts.client.progress import progress_wanted
 from nnparts.client.resolve import Constraints, Lockfile
 from nnparts.index import IndexBackend, open_index
 from nnparts.schemas.errors import UnknownClass, UsageError
@@ -137,7 +138,7 @@ class Client:
         self.home = Path(home).expanduser() if home is not None else nnparts_home()
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        self.progress = progress
+        self.progress = progress_wanted(not progress)
         self._token = token
         specs = [os.fspath(r) for r in registries] if registries else [os.fspath(self.home)]
         self.registries: tuple[IndexBackend, ...] = tuple(self._open(s) for s in specs)

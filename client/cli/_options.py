@@ -5,6 +5,8 @@ Nothing here imports torch at import time; :func:`resolve_device` imports it whe
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +16,7 @@ import click
 from nnparts.client.device import check_device as check_device
 from nnparts.client.device import resolve_device as resolve_device
 from nnparts.client.home import nnparts_home
+from nnparts.client.progress import progress_wanted
 from nnparts.schemas.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,6 +31,20 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int) -> int:
     if value < 1:
         raise UsageError(f"--{param.name} must be positive, got {value}".replace("_", "-"))
     return value
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in a range that is also finite: click's own range lets ``nan`` through."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+PROBABILITY = FiniteFloat(0.0, 1.0, min_open=True, max_open=True)  # (0, 1)
+POSITIVE_INT = click.IntRange(min=1)
 
 
 def device_option(f: F) -> F:
@@ -115,7 +132,13 @@ def registry_option(f: F) -> F:
 
 def quiet_option(f: F) -> F:
     """``--quiet``: no progress bars (they are also off when stderr is not a terminal)."""
-    return click.option("--quiet", "-q", is_flag=True, help="No progress bars.")(f)
+    return click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        callback=lambda ctx, param, value: not progress_wanted(value),
+        help="No progress bars (none either when stderr is not a terminal).",
+    )(f)
 
 
 def json_option(f: F) -> F:
@@ -142,6 +165,24 @@ def open_registries(specs: tuple[str, ...]) -> list[Any]:
     return [open_index(s) for s in specs] if specs else [open_index(None)]
 
 
+def _writable_onnx(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse an ``--onnx`` path that cannot be written before anything is assembled: a probe file is
+    created (and removed) where the export will write its temporary file."""
+    if value is None:
+        return None
+    fix = "name a file in an existing, writable folder"
+    if not value.parent.is_dir():
+        raise UsageError(f"--onnx {value}: {value.parent} is not an existing folder", hint=fix)
+    probe = value.with_name(f".{value.name}.export")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise UsageError(f"--onnx {value} cannot be written: {exc.strerror}", hint=fix) from None
+    os.close(fd)
+    probe.unlink()
+    return value
+
+
 def assembly_options(f: F) -> F:
     """The options shared by ``assemble`` and ``compose``: how the parts are composed and exported."""
     options = [
@@ -152,7 +193,12 @@ def assembly_options(f: F) -> F:
             metavar="SPEC",
             help="Fit a few-shot stitching head on the val split of this data (repeatable); zero-shot without.",
         ),
-        click.option("--abstain", type=float, default=None, help="Answer 'unknown' below this probability."),
+        click.option(
+            "--abstain",
+            type=PROBABILITY,
+            default=None,
+            help="Answer 'unknown' below this probability, in (0, 1).",
+        ),
         click.option(
             "--rule",
             type=click.Choice(["argmax", "vote"]),
@@ -166,6 +212,7 @@ def assembly_options(f: F) -> F:
             "onnx",
             type=click.Path(dir_okay=False, path_type=Path),
             default=None,
+            callback=_writable_onnx,
             help="Also export the model to ONNX here (checked against onnxruntime when installed).",
         ),
         click.option("--overwrite", is_flag=True, help="Replace --out if it exists."),

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from nnparts.client.cli._options import default_home, open_registries, registries_option, trust_option
+from nnparts.client.cli._options import (
+    default_home,
+    json_option,
+    open_registries,
+    registries_option,
+    trust_option,
+)
 from nnparts.schemas.errors import UsageError
 
 
@@ -48,6 +56,7 @@ def _input(value: str | None) -> tuple[int, int, int] | None:
 )
 @click.option("--explain", is_flag=True, help="Print why each module was chosen over its rivals.")
 @trust_option
+@json_option
 def install_command(
     classes: tuple[str, ...],
     registries: tuple[str, ...],
@@ -59,6 +68,7 @@ def install_command(
     frozen: bool,
     explain: bool,
     trust: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
     """Install modules for each CLASS (name or alias) from the registries, highest priority first.
 
@@ -79,6 +89,10 @@ def install_command(
             )
         backends = open_registries(registries) if registries else []
         result = install_frozen(lock, registries=backends, gate=gate)
+        if as_json:
+            frozen_doc = {"lock": str(lock), "installed": len(result.paths), "fetched": result.fetched}
+            click.echo(json.dumps(frozen_doc, indent=2))
+            return
         click.echo(
             f"{len(result.paths)} modules installed from {lock} ({result.fetched} fetched, the rest verified in the cache)"
         )
@@ -96,6 +110,28 @@ def install_command(
         list(classes), open_registries(registries), constraints=constraints, lock_path=lock, gate=gate
     )
     assert result.plan is not None
+    if as_json:
+        picks = [
+            {
+                "class": p.requested,
+                "module": p.entry.ref,
+                "origin": p.entry.origin,
+                "accuracy": p.entry.accuracy,
+                "bytes": p.entry.bytes,
+            }
+            for p in result.plan.picks
+        ]
+        signed = sum(1 for m in result.lock.modules if m.signer is not None)
+        doc: dict[str, Any] = {
+            "lock": str(lock),
+            "fetched": result.fetched,
+            "signatures_verified": signed,
+            "picks": picks,
+        }
+        if explain:
+            doc["explain"] = list(explain_plan(result.plan))
+        click.echo(json.dumps(doc, indent=2))
+        return
     if explain:
         for line in explain_plan(result.plan):
             click.echo(line)

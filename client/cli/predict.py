@@ -14,26 +14,22 @@ import click
 @click.option("--json", "as_json", is_flag=True)
 def predict_command(package: Path, images: tuple[Path, ...], as_json: bool) -> None:
     """Print the predicted class (and its probability) of each IMAGE."""
-    import numpy as np
     import torch
-    from PIL import Image, UnidentifiedImageError
 
     from nnparts.client.assemble import load_assembly
-    from nnparts.schemas.errors import FileMissing, UsageError
+    from nnparts.client.data._formats import open_image, to_8bit
+    from nnparts.schemas.errors import FileMissing
 
+    for path in images:  # every image checked (header only) before the model is loaded
+        if not path.is_file():
+            raise FileMissing(str(path))
+        open_image(path).close()
     assembly = load_assembly(package)
     model = assembly.model()
     rows = []
     for path in images:
-        if not path.is_file():
-            raise FileMissing(str(path))
-        try:
-            with Image.open(path) as img:
-                arr = np.array(
-                    img.convert("RGB" if img.mode not in ("L", "RGB") else img.mode), dtype=np.uint8
-                )
-        except (UnidentifiedImageError, OSError) as exc:
-            raise UsageError(f"cannot read image {path}: {exc}", hint="use PNG or JPEG files") from None
+        with open_image(path) as img:
+            arr = to_8bit(img)
         x = torch.from_numpy(arr[..., None] if arr.ndim == 2 else arr).unsqueeze(0)
         with torch.no_grad():
             scores = model(x)

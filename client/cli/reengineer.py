@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from nnparts.client.cli._options import (
+    POSITIVE_INT,
+    FiniteFloat,
     batch_size_option,
     data_option,
     device_option,
@@ -40,8 +42,16 @@ def _targets(value: str) -> list[str]:
     default=None,
     help="Prune to exactly this retention (0-1): the mask threshold is steered to it every step.",
 )
-@click.option("--alpha", type=float, default=1.0, show_default=True, help="Weight of the retention loss.")
-@click.option("--lr-mask", type=float, default=0.05, show_default=True, help="Adam learning rate of scores.")
+@click.option(
+    "--alpha", type=FiniteFloat(min=0.0), default=1.0, show_default=True, help="Weight of the retention loss."
+)
+@click.option(
+    "--lr-mask",
+    type=FiniteFloat(min=0.0, min_open=True),
+    default=0.05,
+    show_default=True,
+    help="Adam learning rate of scores.",
+)
 @click.option("--epochs", type=int, default=20, show_default=True, help="Search epochs.")
 @click.option("--fine-tune", is_flag=True, help="Fine-tune the kept weights with masks enforced.")
 @click.option(
@@ -52,7 +62,9 @@ def _targets(value: str) -> list[str]:
     "crop+flip (what the CIFAR fixtures were trained with; use it for natural images).",
 )
 @click.option("--cost", default="params", show_default=True, help="Retention measure: params or flops.")
-@click.option("--max-train", type=int, default=None, help="Cap on training images of the target problem.")
+@click.option(
+    "--max-train", type=POSITIVE_INT, default=None, help="Cap on training images of the target problem."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @batch_size_option(256)
@@ -85,8 +97,6 @@ def reengineer_command(
         raise UsageError(f"--target-retention must be in (0, 1), got {target_retention}")
     if epochs < 1:
         raise UsageError(f"--epochs must be positive, got {epochs}")
-    if alpha < 0 or lr_mask <= 0:
-        raise UsageError(f"--alpha must be >= 0 and --lr-mask > 0, got {alpha} and {lr_mask}")
     if augment not in _AUGMENTS:
         raise UsageError(f"unknown --augment {augment!r}", hint="use none, crop or crop+flip")
     targets = _targets(target)

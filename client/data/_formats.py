@@ -7,14 +7,19 @@ train/val/test policy of :mod:`._split` is applied.
 from __future__ import annotations
 
 import gzip
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from nnparts.schemas.errors import DataSpecError, FileMissing
+from nnparts.schemas.errors import DataSpecError, FileMissing, UsageError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 FASHION_CLASSES = (
     "t-shirt/top",
@@ -210,26 +215,71 @@ def _list_images(folder: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...]]
     return files, tuple(d.name for d in class_dirs)
 
 
-def _decode(files: list[tuple[Path, int]]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+MAX_IMAGE_PIXELS = 1 << 24  # 16.7 M pixels (4096x4096): far above any model input, far below a bomb
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open ``path`` lazily and refuse it, before decoding, when it has over :data:`MAX_IMAGE_PIXELS`.
+
+    Raises:
+        UsageError: unreadable or too large (one line naming the file and the fix).
+    """
     from PIL import Image, UnidentifiedImageError
+
+    fix = "resize it to the model's input size first"
+    try:
+        with warnings.catch_warnings():  # 89-179 M pixels: Pillow warns; we refuse below, in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError:
+        raise UsageError(
+            f"image {path} has more than {MAX_IMAGE_PIXELS} pixels, the most nnparts decodes", hint=fix
+        ) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UsageError(f"cannot decode image {path}: {exc}", hint="use PNG or JPEG files") from None
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        im.close()
+        raise UsageError(
+            f"image {path} is {w}x{h} pixels, more than the {MAX_IMAGE_PIXELS} nnparts decodes", hint=fix
+        )
+    return im
+
+
+def to_8bit(image: Image.Image, mode: str | None = None) -> npt.NDArray[np.uint8]:
+    """``image`` as a uint8 HxW (``L``) or HxWx3 (``RGB``) array; 16-bit grayscale (``I;16*``, and
+    ``I`` as Pillow opens 16-bit PNGs) is scaled by 255/65535, not clipped at 255. ``mode`` None:
+    ``L`` for 8- and 16-bit grayscale, ``RGB`` for everything else."""
+    wide = image.mode.startswith("I;16") or image.mode == "I"
+    mode = mode or ("L" if wide or image.mode == "L" else "RGB")
+    if wide:
+        values = np.asarray(image).astype(np.float64)
+        gray = np.rint(values.clip(0, 65535) * (255.0 / 65535.0)).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2) if mode == "RGB" else gray
+    return np.array(image.convert(mode), dtype=np.uint8)  # a writable copy (torch.from_numpy)
+
+
+def _decode(files: list[tuple[Path, int]]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    from PIL import Image
 
     images: list[Image.Image] = []
     for path, _ in files:
         try:
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 im.load()
                 images.append(im.copy())
-        except (UnidentifiedImageError, OSError) as exc:
+        except UsageError as exc:
+            raise DataSpecError(exc.message, hint=exc.hint) from None
+        except OSError as exc:
             raise DataSpecError(f"cannot decode image {path}: {exc}", hint="remove or fix the file") from exc
     gray = all(im.mode in ("1", "L", "LA", "I", "I;16", "F") for im in images)
     mode = "L" if gray else "RGB"
     size = Counter(im.size for im in images).most_common(1)[0][0]
     arrays = []
     for image in images:
-        converted: Image.Image = image.convert(mode)
-        if converted.size != size:
-            converted = converted.resize(size, Image.Resampling.BILINEAR)
-        arr = np.asarray(converted, dtype=np.uint8)
+        arr = to_8bit(image, mode)
+        if image.size != size:
+            arr = np.asarray(Image.fromarray(arr).resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
         arrays.append(arr[..., None] if arr.ndim == 2 else arr)
     x = np.stack(arrays)
     y = np.asarray([label for _, label in files], dtype=np.int64)
