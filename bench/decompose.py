@@ -90,7 +90,9 @@ CPU: dict[str, Any] = {
         "activation": {"max_inputs": 200},
     },
     "trunk": {},
-    "resnet56_methods": ["trunk"],
+    # trunk + tails on ResNet-56 needs its ~2 + 2 epochs (~40 min here); 0.34 + 0.67 left the trunk at
+    # 53 % val top-1 (measured), so the cpu scale times only the activation modules of ResNet-56
+    "resnet56_methods": ["activation"],
     "resnet56": {"trunk_epochs": 0.34, "tail_epochs": 0.67},
     "mobilenet": {"trunk_epochs": 0.02, "tail_epochs": 0.05, "max_train": 2000},
     "val_per_class": None,
