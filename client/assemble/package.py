@@ -162,16 +162,11 @@ def write_assembly(
     assembly_bytes = pretty_json(_assembly_doc(classes, rule, abstain, part_docs, stitch))
     files[ASSEMBLY_FILE] = assembly_bytes
     datasets = sorted({m.origin.dataset for m in manifests})
-    params = sum(m.mask.params_after for m in manifests)
-    trunk_params = {
-        r.manifest_sha256: m.metrics.get("cost", {}).get("trunk_params", 0)
-        for m in manifests
-        if (r := m.trunk) is not None
-    }
     # a tail's params_after counts its trunk; the assembly holds each trunk once
-    params -= sum(m.metrics.get("cost", {}).get("trunk_params", 0) for m in manifests if m.trunk) - sum(
-        trunk_params.values()
-    )
+    trunk_params = {m.trunk.manifest_sha256: m.metrics["cost"]["trunk_params"] for m in manifests if m.trunk}
+    params = sum(
+        m.mask.params_after - (m.metrics["cost"]["trunk_params"] if m.trunk else 0) for m in manifests
+    ) + sum(trunk_params.values())
     first = manifests[0]
     manifest = ModuleManifest(
         id=f"assembled/{slug(name)}",

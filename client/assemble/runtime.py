@@ -29,8 +29,8 @@ from nnparts.client.data.transforms import to_tensor
 from nnparts.client.extract.heads import ovr_scores
 from nnparts.client.zoo.ir import Node
 from nnparts.client.zoo.runtime import GraphNet
-from nnparts.client.zoo.stacked import stack, stackable, structure_key
-from nnparts.schemas.errors import UsageError
+from nnparts.client.zoo.stacked import stack, structure_key
+from nnparts.schemas.errors import GraphError, UsageError
 from nnparts.schemas.manifest import Calibration, InputSpec
 
 RULES = ("argmax", "vote")
@@ -64,14 +64,15 @@ class _TrunkGroup(nn.Module):
         for members in by_shape.values():
             nets = [p.net for _, p in members]
             tensors = [n.state_tensors() for n in nets]
-            if len(members) > 1 and stackable([n.graph for n in nets], tensors):
+            try:  # one attempt: stack() raises GraphError where stackable() would say no
                 joined = stack([n.graph for n in nets], tensors)
-                self.blocks.append(GraphNet(joined.graph, joined.tensors).eval())
-                self.members.append([i for i, _ in members])
-            else:
+            except GraphError:
                 for i, part in members:
                     self.blocks.append(part.net)
                     self.members.append([i])
+                continue
+            self.blocks.append(GraphNet(joined.graph, joined.tensors).eval())
+            self.members.append([i for i, _ in members])
 
     @property
     def stacked(self) -> list[int]:
