@@ -437,11 +437,15 @@ class Client:
         latency: bool = False,
     ) -> Evaluation:
         """Accuracy of a model this client loaded or assembled, or of a package folder, on ``split``
-        of ``data`` (one spec, or several for an assembly); ``latency`` adds CPU latency."""
+        of ``data`` (one spec, or several for an assembly); ``latency`` adds CPU latency.
+
+        The report of a module package is :func:`~nnparts.client.assemble.build.evaluate_package`'s;
+        that of an origin model holds ``model``, ``data`` and the per-class top-1 of
+        :class:`~nnparts.client.zoo.evaluation.EvalResult`.
+        """
         from nnparts.client.assemble.build import evaluate_package, image_model
         from nnparts.client.zoo.evaluation import align_classes, evaluate, load_any
         from nnparts.client.zoo.latency import interleaved_latency
-        from nnparts.client.zoo.meta import MODEL_JSON
         from nnparts.schemas.package import MANIFEST_NAME
 
         path = self._package_path(model)
@@ -452,16 +456,22 @@ class Client:
             )
             accuracy = float(report["overall"].get("accuracy", 0.0))
         else:
-            if len(specs) != 1 or not (path / MODEL_JSON).is_file():
+            if len(specs) != 1:
                 raise UsageError("an origin model is evaluated on one data set", hint="pass one data spec")
             from nnparts.client.data import load_split
 
-            loaded = load_any(path, device=self.device)
+            loaded = load_any(path, device=self.device)  # FileMissing / UsageError for a wrong folder
             subset = align_classes(load_split(specs[0], split), loaded.classes)
             result = evaluate(
-                loaded.module, subset, loaded.input_spec, batch_size=self.batch_size, device=self.device
+                loaded.module,
+                subset,
+                loaded.input_spec,
+                batch_size=self.batch_size,
+                device=self.device,
+                progress=self.progress,
             )
-            report, accuracy = result.to_dict(), result.top1
+            report = {"model": loaded.name, "data": subset.spec, **result.to_dict()}
+            accuracy = result.top1
         timing = None
         if latency:
             run, shape = image_model(path)

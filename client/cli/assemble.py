@@ -32,11 +32,9 @@ def assemble_command(
     overwrite: bool,
 ) -> None:
     """Assemble every module pinned by --lock (installed, verified, offline) into one package."""
-    from nnparts.client.assemble import assemble_from_lock
-    from nnparts.client.data import check_spec
+    from nnparts.client.api import Client
 
-    specs = [str(check_spec(c)) for c in calibrate]
-    path = assemble_from_lock(
-        lock, out, calibrate=specs, abstain=abstain, rule=rule, name=name, overwrite=overwrite
+    Client(device="cpu").assemble(
+        lock, out=out, calibrate=calibrate, abstain=abstain, rule=rule, name=name, overwrite=overwrite
     )
-    report_assembly(path, onnx)
+    report_assembly(out, onnx)

@@ -133,26 +133,21 @@ def decompose_command(
     quiet: bool,
 ) -> None:
     """Decompose the origin model package MODEL into one module per class (selection on val only)."""
-    from nnparts.client.cli._options import resolve_device
-    from nnparts.client.data import check_spec
-    from nnparts.client.extract.base import ExtractSettings
-    from nnparts.client.extract.pipeline import decompose
+    from nnparts.client.api import Client
 
-    spec = check_spec(data)
     names = [c.strip() for item in classes for c in item.split(",") if c.strip()]
     params = channel_params(trunk, trunk_goal, flops_goal, epochs, augment) if method == "channel" else {}
-    settings = ExtractSettings(
-        device=resolve_device(device), batch_size=batch_size, seed=seed, progress=not quiet, params=params
-    )
-    written = decompose(
+    client = Client(device=device, batch_size=batch_size, progress=not quiet)
+    written = client.decompose(
         model,
-        str(spec),
-        out,
+        data,
         classes=names or None,
+        out=out,
         method="trunk" if method == "channel" else method,
-        settings=settings,
         version=version,
+        seed=seed,
         overwrite=overwrite,
+        **params,
     )
     click.echo(
         f"{'class':<16} {'binary acc':>10} {'recall':>8} {'FLOPs':>7} {'params':>8} {'bytes':>9}  package"

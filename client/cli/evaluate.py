@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,11 +16,9 @@ from nnparts.client.cli._options import (
     quiet_option,
     split_option,
 )
-from nnparts.schemas.errors import UsageError
 
 if TYPE_CHECKING:
     from nnparts.client.data import DataSpec
-    from nnparts.client.zoo.evaluation import EvalResult
 
 
 @click.command(name="eval")
@@ -52,60 +50,24 @@ def eval_command(
     An assembled package may be evaluated on several data sets at once (repeat --data); a class
     module reports its one-vs-rest metrics.
     """
-    from nnparts.client.cli._options import resolve_device
-    from nnparts.client.data import check_spec, load_split
-    from nnparts.client.zoo.evaluation import align_classes, evaluate, load_any
+    from nnparts.client.api import Client
 
-    specs = [check_spec(d) for d in data]
-    dev = resolve_device(device)
-    if (model / "manifest.json").is_file():
-        from nnparts.client.assemble.build import evaluate_package
-
-        report = evaluate_package(
-            model, [str(s) for s in specs], split=split, batch_size=batch_size, device=dev
-        )
-        if latency:
-            report["latency_ms"] = _latency(model)
-        if as_json:
-            click.echo(json.dumps({"path": str(model), "device": dev, **report}, indent=2))
-        else:
-            click.echo(f"model  {model}")
-            click.echo(f"data   {', '.join(report['datasets'])} ({split}, {report['samples']} images)")
-            for key, value in report["overall"].items():
-                click.echo(f"{key:<18} {value * 100:.2f} %")
-            _print_latency(report.get("latency_ms"))
-        return
-    if len(specs) != 1:
-        raise UsageError("an origin model is evaluated on one data set", hint="pass --data once")
-    (spec,) = specs
-    loaded = load_any(model, device=dev)
-    subset = align_classes(load_split(spec, split), loaded.classes)
-    result = evaluate(
-        loaded.module, subset, loaded.input_spec, batch_size=batch_size, device=dev, progress=not quiet
-    )
-    timing = _latency(model) if latency else None
+    client = Client(device=device, batch_size=batch_size, progress=not quiet)
+    result = client.evaluate(model, list(data), split=split, latency=latency)
+    report: dict[str, Any] = dict(result.report)
+    if result.latency_ms is not None:
+        report["latency_ms"] = dict(result.latency_ms)
     if as_json:
-        doc = {
-            "model": loaded.name,
-            "path": str(model),
-            "data": subset.spec,
-            "device": dev,
-            **result.to_dict(),
-        }
-        if timing is not None:
-            doc["latency_ms"] = timing
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        _print_table(loaded.name, subset.spec, result)
-        _print_latency(timing)
-
-
-def _latency(model: Path) -> dict[str, object]:
-    from nnparts.client.assemble.build import image_model
-    from nnparts.client.zoo.latency import interleaved_latency
-
-    run, shape = image_model(model)
-    return interleaved_latency({"model": run}, shape)["model"]
+        click.echo(json.dumps({"path": str(model), "device": client.device, **report}, indent=2))
+    elif "overall" in report:  # a module package
+        click.echo(f"model  {model}")
+        click.echo(f"data   {', '.join(report['datasets'])} ({split}, {report['samples']} images)")
+        for key, value in report["overall"].items():
+            click.echo(f"{key:<18} {value * 100:.2f} %")
+        _print_latency(report.get("latency_ms"))
+    else:  # an origin model
+        _print_table(report)
+        _print_latency(report.get("latency_ms"))
 
 
 def _print_latency(timing: dict[str, object] | None) -> None:
@@ -116,13 +78,14 @@ def _print_latency(timing: dict[str, object] | None) -> None:
         )
 
 
-def _print_table(name: str, spec: str, result: EvalResult) -> None:
-    click.echo(f"model  {name}")
-    click.echo(f"data   {spec} ({result.split}, {result.samples} images)")
-    click.echo(f"top-1  {result.top1 * 100:.2f} %")
+def _print_table(report: dict[str, Any]) -> None:
+    click.echo(f"model  {report['model']}")
+    click.echo(f"data   {report['data']} ({report['split']}, {report['samples']} images)")
+    click.echo(f"top-1  {report['top1'] * 100:.2f} %")
     click.echo("")
-    width = max(5, *(len(c) for c in result.classes))
+    classes = report["classes"]
+    width = max(5, *(len(c) for c in classes))
     click.echo(f"{'class'.ljust(width)}  {'images':>7}  {'top-1':>8}")
-    for cls, acc, n in zip(result.classes, result.per_class, result.per_class_samples, strict=True):
+    for cls, acc, n in zip(classes, report["per_class"], report["per_class_samples"], strict=True):
         shown = "-" if acc is None else f"{acc * 100:.2f} %"
         click.echo(f"{cls.ljust(width)}  {n:>7}  {shown:>8}")

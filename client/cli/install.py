@@ -99,11 +99,7 @@ def install_command(
         return
     if not classes:
         raise UsageError("name at least one class", hint="e.g. `nnparts install cat dog`")
-    if not 0.0 <= min_accuracy <= 1.0 or not 0.0 < max_density <= 1.0:
-        raise UsageError(
-            f"--min-accuracy {min_accuracy} / --max-density {max_density} must be fractions in [0, 1]"
-        )
-    constraints = Constraints(
+    constraints = Constraints(  # checks the ranges
         min_accuracy=min_accuracy, max_density=max_density, prefer=prefer, input=_input(input_spec)
     )
     result = install(
