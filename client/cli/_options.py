@@ -5,6 +5,7 @@ Nothing here imports torch at import time; :func:`resolve_device` imports it whe
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable
@@ -216,25 +217,41 @@ def assembly_options(f: F) -> F:
             help="Also export the model to ONNX here (checked against onnxruntime when installed).",
         ),
         click.option("--overwrite", is_flag=True, help="Replace --out if it exists."),
+        quiet_option,
+        json_option,
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def report_assembly(path: Path, onnx: Path | None) -> None:
-    """Print what was assembled and, with ``--onnx``, export and check it."""
+def report_assembly(path: Path, onnx: Path | None, *, as_json: bool = False) -> None:
+    """Print what was assembled (as one JSON document with ``as_json``) and, with ``--onnx``,
+    export and check it."""
     from nnparts.client.assemble import load_assembly
 
     assembly = load_assembly(path)
+    diff: float | None = None
+    if onnx is not None:
+        from nnparts.client.assemble.onnx import export_onnx
+
+        diff = export_onnx(assembly, onnx)
+    if as_json:
+        doc: dict[str, Any] = {
+            "path": str(path),
+            "modules": len(assembly.parts),
+            "classes": list(assembly.classes),
+            "calibrated": assembly.stitch is not None,
+        }
+        if onnx is not None:
+            doc["onnx"] = {"path": str(onnx), "max_abs_diff": diff}  # None: onnxruntime not installed
+        click.echo(json.dumps(doc, indent=2))
+        return
     click.echo(
         f"assembled {len(assembly.parts)} modules answering {len(assembly.classes)} classes into {path}"
     )
     click.echo(f"classes: {', '.join(assembly.classes)}")
     if onnx is not None:
-        from nnparts.client.assemble.onnx import export_onnx
-
-        diff = export_onnx(assembly, onnx)
         checked = (
             f"max |onnxruntime - torch| = {diff:.1e}" if diff is not None else "onnxruntime not installed"
         )

@@ -30,11 +30,13 @@ def assemble_command(
     name: str,
     onnx: Path | None,
     overwrite: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Assemble every module pinned by --lock (installed, verified, offline) into one package."""
     from nnparts.client.api import Client
 
-    Client(device="cpu").assemble(
+    Client(device="cpu", progress=not quiet).assemble(
         lock, out=out, calibrate=calibrate, abstain=abstain, rule=rule, name=name, overwrite=overwrite
     )
-    report_assembly(out, onnx)
+    report_assembly(out, onnx, as_json=as_json)

@@ -24,6 +24,8 @@ def compose_command(
     name: str,
     onnx: Path | None,
     overwrite: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Compose class modules (package folders) into an N-way classifier package."""
     from nnparts.client.assemble import assemble_paths
@@ -37,4 +39,4 @@ def compose_command(
     path = assemble_paths(
         list(packages), out, calibrate=specs, abstain=abstain, rule=rule, name=name, overwrite=overwrite
     )
-    report_assembly(path, onnx)
+    report_assembly(path, onnx, as_json=as_json)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from nnparts.client.cli._options import batch_size_option, data_option, device_option, quiet_option
+from nnparts.client.cli._options import (
+    batch_size_option,
+    data_option,
+    device_option,
+    json_option,
+    quiet_option,
+)
 from nnparts.schemas.errors import UsageError
 
 if TYPE_CHECKING:
     from nnparts.client.data import DataSpec
+    from nnparts.schemas.manifest import ModuleManifest
 
 
 def _fraction(name: str, value: float | None, *, upper_open: bool = False) -> float | None:
@@ -114,6 +122,7 @@ def channel_params(
 @device_option
 @batch_size_option(256)
 @quiet_option
+@json_option
 def decompose_command(
     model: Path,
     data: DataSpec,
@@ -131,6 +140,7 @@ def decompose_command(
     device: str,
     batch_size: int,
     quiet: bool,
+    as_json: bool,
 ) -> None:
     """Decompose the origin model package MODEL into one module per class (selection on val only)."""
     from nnparts.client.api import Client
@@ -149,19 +159,33 @@ def decompose_command(
         overwrite=overwrite,
         **params,
     )
+    rows = [_row(p.manifest, p.path) for p in written]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
     click.echo(
         f"{'class':<16} {'binary acc':>10} {'recall':>8} {'FLOPs':>7} {'params':>8} {'bytes':>9}  package"
     )
-    for w in written:
-        m = w.manifest
-        if m.kind == "trunk":
-            share = (m.mask.flops_after or 0) / max(m.mask.flops_before or 1, 1)
-            click.echo(
-                f"{'(trunk)':<16} {'':>10} {'':>8} {share:7.1%} {m.mask.params_after:8d} {m.total_bytes:9d}  {w.path}"
-            )
-            continue
-        flops = (m.mask.flops_after or 0) / max(m.mask.flops_before or 1, 1)
+    for r in rows:
+        acc, recall = ("", "") if r["kind"] == "trunk" else (f"{r['accuracy']:.2%}", f"{r['recall']:.2%}")
         click.echo(
-            f"{m.classes[0].name:<16} {m.metrics['overall']['accuracy']:10.2%} {m.metrics['overall']['recall']:8.2%} "
-            f"{flops:7.1%} {m.mask.params_after:8d} {m.total_bytes:9d}  {w.path}"
+            f"{r['class'] or '(trunk)':<16} {acc:>10} {recall:>8} {r['flops']:7.1%} {r['params']:8d} "
+            f"{r['bytes']:9d}  {r['path']}"
         )
+
+
+def _row(m: ModuleManifest, path: Path) -> dict[str, Any]:
+    """One written package: its class (None for the trunk), one-vs-rest test metrics, FLOPs share
+    of the origin, parameters, bytes and folder."""
+    trunk = m.kind == "trunk"
+    return {
+        "class": None if trunk else m.classes[0].name,
+        "kind": m.kind,
+        "module": f"{m.id}@{m.version}",
+        "accuracy": None if trunk else m.metrics["overall"]["accuracy"],
+        "recall": None if trunk else m.metrics["overall"]["recall"],
+        "flops": (m.mask.flops_after or 0) / max(m.mask.flops_before or 1, 1),
+        "params": m.mask.params_after,
+        "bytes": m.total_bytes,
+        "path": str(path),
+    }

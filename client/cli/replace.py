@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from nnparts.client.cli._options import open_registries, registries_option
+from nnparts.client.cli._options import json_option, open_registries, quiet_option, registries_option
 from nnparts.schemas.errors import UsageError
 
 
@@ -17,7 +18,11 @@ from nnparts.schemas.errors import UsageError
 @click.option(
     "--out", "out", type=click.Path(path_type=Path), default=None, help="Write here instead of in place."
 )
-def replace_command(package: Path, assignment: str, registries: tuple[str, ...], out: Path | None) -> None:
+@quiet_option
+@json_option
+def replace_command(
+    package: Path, assignment: str, registries: tuple[str, ...], out: Path | None, quiet: bool, as_json: bool
+) -> None:
     """Replace the module answering CLASS with MODULE_REF: a package folder or ``id[@version]`` in a registry."""
     from nnparts.client.assemble import load_assembly, with_part_replaced, write_assembly
 
@@ -44,5 +49,9 @@ def replace_command(package: Path, assignment: str, registries: tuple[str, ...],
         overwrite=True,
         stitch=None,
     )
+    if as_json:
+        doc = {"path": str(out or package), "class": class_name, "module": ref}
+        click.echo(json.dumps(doc | {"stitch_dropped": assembly.stitch is not None}, indent=2))
+        return
     note = " (its stitching head was dropped: re-run with --calibrate to refit)" if assembly.stitch else ""
     click.echo(f"replaced the module for {class_name!r} with {ref} in {out or package}{note}")
