@@ -104,3 +104,10 @@ def test_the_hub_backend_is_the_one_place_for_huggingface_hub() -> None:
     top = _top(_loaded("nnparts.index.hub"))
     assert "torch" not in top
     assert not top & BARE
+
+
+@pytest.mark.parametrize("module", ["nnparts.client.pack", "nnparts.client.pack.build"])
+def test_pack_is_below_extract(module: str) -> None:
+    """``extract`` writes through ``pack``; ``pack`` never reaches back (no extract <-> pack cycle)."""
+    loaded = _loaded(module)
+    assert not {n for n in loaded if n.startswith("nnparts.client.extract")}, f"{module} loaded extract"

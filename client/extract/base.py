@@ -1,6 +1,8 @@
 """The extraction contract: algorithms take a traced origin network and data, return modules in memory.
 
-An :class:`Extractor` never writes files; :mod:`nnparts.client.pack` does. Algorithms register under a
+An :class:`Extractor` never writes files; :mod:`nnparts.client.pack` does. What it returns,
+:class:`ExtractedModule`, is defined by the layer below (:mod:`nnparts.client.pack.extracted`, which
+writes it) and re-exported here, so ``pack`` never imports ``extract``. Algorithms register under a
 unique name (duplicates are an error) so tests can run over :func:`list_extractors`.
 """
 
@@ -10,14 +12,15 @@ import importlib
 import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import torch
 
+from nnparts.client.pack.extracted import ExtractedModule as ExtractedModule
 from nnparts.client.zoo.ir import Graph
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.schemas.errors import UsageError
-from nnparts.schemas.manifest import Calibration, ClassEntry, InputSpec, MaskInfo, Origin
+from nnparts.schemas.manifest import InputSpec, Origin
 
 
 @dataclass(frozen=True)
@@ -60,27 +63,6 @@ class ExtractSettings:
     seed: int = 0
     progress: bool = True
     params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ExtractedModule:
-    """One module in memory: a graph, its tensors and everything its manifest will say."""
-
-    graph: Graph
-    tensors: dict[str, torch.Tensor]
-    kind: Literal["class_module", "sub_model", "trunk"]
-    classes: tuple[ClassEntry, ...]
-    method: str
-    params: dict[str, Any]
-    mask: MaskInfo
-    metrics: dict[str, Any]
-    output_type: Literal["ovr_score", "logits", "features"]
-    output_size: int
-    calibration: Calibration
-    on_trunk: bool = False  # the graph reads the output of the trunk extracted with it
-
-    def network(self) -> GraphNet:
-        return GraphNet(self.graph, self.tensors).eval()
 
 
 class Extractor(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nnparts.client.extract.base import ExtractedModule
+from nnparts.client.pack.extracted import ExtractedModule
 from nnparts.client.zoo.meta import ModelMeta
 from nnparts.schemas.manifest import Calibration, ModuleManifest, Origin
 
