@@ -7,7 +7,7 @@ means the same thing against a folder and against a Hub. Cost: one linear pass o
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from nnparts.schemas.errors import ModuleNotFound, UnknownClass
 from nnparts.schemas.index_entry import IndexEntry
@@ -18,6 +18,7 @@ __all__ = [
     "known_classes",
     "match_class",
     "nearest_classes",
+    "nearest_names",
     "require_class",
     "select_version",
     "sort_entries",
@@ -46,19 +47,36 @@ def known_classes(entries: Iterable[IndexEntry]) -> list[str]:
     return sorted({c.name for e in entries for c in e.classes}, key=lambda n: (n.casefold(), n))
 
 
+def nearest_names(query: str, names: Mapping[str, str] | Iterable[str], *, limit: int = 3) -> list[str]:
+    """Up to ``limit`` names close to ``query`` (difflib ratio >= 0.6, case-insensitive), closest
+    first: the one "did you mean" of class names, for a registry's classes and an origin's alike.
+
+    Args:
+        query: the name as the user typed it.
+        names: the canonical names, or a mapping of each accepted spelling (a name or an alias) to
+            its canonical name; the answer lists canonical names, each once.
+        limit: the most names returned.
+    """
+    spelled: dict[str, str] = {}
+    pairs = names.items() if isinstance(names, Mapping) else ((n, n) for n in names)
+    for word, canonical in pairs:
+        spelled.setdefault(word.casefold(), canonical)
+    close = difflib.get_close_matches(query.strip().casefold(), list(spelled), n=limit * 2)
+    found: list[str] = []
+    for word in close:
+        if spelled[word] not in found:
+            found.append(spelled[word])
+    return found[:limit]
+
+
 def nearest_classes(class_query: str, entries: Iterable[IndexEntry], *, limit: int = 3) -> list[str]:
-    """Up to ``limit`` known class names close to ``class_query`` (difflib ratio >= 0.6), aliases too."""
+    """Up to ``limit`` known class names close to ``class_query`` (:func:`nearest_names`), aliases too."""
     spelled: dict[str, str] = {}
     for e in entries:
         for c in e.classes:
             for word in (c.name, *c.aliases):
-                spelled.setdefault(word.casefold(), c.name)
-    close = difflib.get_close_matches(class_query.strip().casefold(), list(spelled), n=limit * 2)
-    names: list[str] = []
-    for word in close:
-        if spelled[word] not in names:
-            names.append(spelled[word])
-    return names[:limit]
+                spelled.setdefault(word, c.name)
+    return nearest_names(class_query, spelled, limit=limit)
 
 
 def require_class(class_query: str, entries: Sequence[IndexEntry]) -> None:

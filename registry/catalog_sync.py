@@ -35,9 +35,9 @@ from nnparts.registry.storage import (
 from nnparts.schemas.errors import NnpartsError
 from nnparts.schemas.index_entry import ACCURACY_KEYS
 from nnparts.schemas.manifest import ModuleManifest
+from nnparts.schemas.package import MANIFEST_NAME
 
 log = logging.getLogger("nnparts.registry.catalog")
-MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_INDEX_FILE_BYTES = 64 * 1024 * 1024
 _YANKED = re.compile(rb'"yanked"\s*:\s*true')
@@ -110,7 +110,7 @@ class CatalogSync:
     def _sync_models(self, record: RepoRecord, commit: CommitRecord, files: list[FileEntry]) -> None:
         repo = record.key.id
         known = self.catalog.manifest_shas(repo)
-        manifests = {_folder(f.path): f for f in files if f.path.rsplit("/", 1)[-1] == MANIFEST}
+        manifests = {_folder(f.path): f for f in files if f.path.rsplit("/", 1)[-1] == MANIFEST_NAME}
         upserts: list[NewModule] = []
         for folder, entry in manifests.items():
             if known.get(folder) == entry.sha256:

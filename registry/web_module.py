@@ -17,6 +17,7 @@ from nnparts.registry.web_render import per_class_chart, split_front_matter
 from nnparts.registry.web_requires import Requirement, requirements
 from nnparts.schemas.errors import NnpartsError
 from nnparts.schemas.manifest import ModuleManifest
+from nnparts.schemas.package import MANIFEST_NAME
 from nnparts.schemas.signature import MAX_SIGNATURE_BYTES, SIGNATURE_NAME, claimed_fingerprint
 
 if TYPE_CHECKING:
@@ -90,9 +91,9 @@ def _load(view: View, row: ModuleRow) -> tuple[ModuleManifest, Card | None, tupl
     prefix = f"{row.path}/" if row.path else ""
     try:
         commit = storage.resolve(key, row.commit)
-        entry = storage.get_file(key, commit, prefix + "manifest.json")
+        entry = storage.get_file(key, commit, prefix + MANIFEST_NAME)
         doc = json.loads(storage.blob_path(entry.sha256).read_bytes())
-        manifest = ModuleManifest.from_dict(doc, source=f"{row.repo}/{prefix}manifest.json")
+        manifest = ModuleManifest.from_dict(doc, source=f"{row.repo}/{prefix}{MANIFEST_NAME}")
         requires = requirements(doc)
     except (NnpartsError, OSError, ValueError, KeyError, TypeError, RecursionError):
         return None

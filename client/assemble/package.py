@@ -145,7 +145,7 @@ def write_assembly(
             raise UsageError(f"{spec.path} is itself an assembly; nest its parts instead")
         manifests.append(m)
         folder = f"parts/{i:02d}-{slug(m.name)[:40]}"
-        for f in ("manifest.json", *(e.path for e in m.files)):
+        for f in (MANIFEST_NAME, *(e.path for e in m.files)):
             files[f"{folder}/{f}"] = (spec.path / f).read_bytes()
         if m.trunk is not None:
             # a part of another assembly finds its trunk in that assembly's trunks/
@@ -200,7 +200,7 @@ def write_assembly(
         tool_version=tool_version(),
         parts=tuple(part_entries),
     )
-    files["manifest.json"] = pretty_json(manifest.to_dict())
+    files[MANIFEST_NAME] = pretty_json(manifest.to_dict())
     write_folder(target, files)
     return manifest
 
@@ -219,7 +219,7 @@ def load_assembly(path: str | Path) -> Assembly:
     loaded = []
     for part, pin in zip(doc["parts"], manifest.parts, strict=True):
         folder = root / part["path"]
-        if sha256_file(folder / "manifest.json") != pin.manifest_sha256:
+        if sha256_file(folder / MANIFEST_NAME) != pin.manifest_sha256:
             raise IntegrityError(
                 f"part {pin.id} does not match the assembly's pinned manifest", path=str(folder)
             )

@@ -9,7 +9,6 @@ unique name (duplicates are an error) so tests can run over :func:`list_extracto
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -91,9 +90,8 @@ _BUILTINS = {
 
 
 def _load_builtins() -> None:
-    for module in _BUILTINS.values():
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
+    for module in _BUILTINS.values():  # each one ships with nnparts: a missing one is a broken install
+        importlib.import_module(module)
 
 
 def register_extractor(name: str) -> Callable[[Callable[[], Extractor]], Callable[[], Extractor]]:

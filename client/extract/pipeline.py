@@ -7,7 +7,6 @@ the origin, trace it, load the train/val/test splits in the origin's class order
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from nnparts.client.zoo.meta import ModelMeta
 from nnparts.client.zoo.origin import OriginModel, load_origin, tool_version
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.client.zoo.trace import trace_model
+from nnparts.index.search import nearest_names
 from nnparts.schemas.errors import UnknownClass
 from nnparts.schemas.manifest import InputSpec, ModuleManifest, Requirement
 from nnparts.schemas.package import manifest_sha256
@@ -68,7 +68,7 @@ def resolve_classes(requested: Sequence[str] | None, classes: Sequence[str]) -> 
     out = []
     for name in requested:
         if name.casefold() not in folded:
-            raise UnknownClass(name, difflib.get_close_matches(name, list(classes), n=3, cutoff=0.4))
+            raise UnknownClass(name, nearest_names(name, classes))
         out.append(folded[name.casefold()])
     return out
 

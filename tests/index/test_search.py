@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from nnparts.index.search import known_classes, nearest_classes, select_version, sort_entries, version_key
+from nnparts.index.search import (
+    known_classes,
+    nearest_classes,
+    nearest_names,
+    select_version,
+    sort_entries,
+    version_key,
+)
 from nnparts.schemas.errors import ModuleNotFound
 from nnparts.schemas.index_entry import IndexedClass, IndexEntry
 
@@ -74,6 +81,17 @@ def test_nearest_classes_uses_names_and_aliases_and_returns_canonical_names() ->
     assert nearest_classes("kitten", entries) == ["cat"]
     assert nearest_classes("zebra", entries) == []
     assert len(nearest_classes("ca", entries, limit=2)) <= 2
+
+
+def test_nearest_names_is_the_one_suggester_for_plain_names_and_spellings() -> None:
+    assert nearest_names("Kat", ["cat", "dog", "deer"]) == ["cat"]  # case-insensitive, canonical out
+    assert nearest_names(" DOGG ", ("cat", "dog")) == ["dog"]
+    assert nearest_names("zebra", ["cat", "dog"]) == []
+    assert nearest_names("car", {"car": "automobile", "automobile": "automobile", "cat": "cat"}) == [
+        "automobile",
+        "cat",
+    ]
+    assert len(nearest_names("ca", ["cab", "cat", "car", "can"], limit=2)) == 2
 
 
 def test_known_classes_are_unique_and_sorted() -> None:
