@@ -27,7 +27,7 @@ from nnparts.registry.records import (
     RepoRecord,
     RepoUsage,
 )
-from nnparts.registry.repo_listing import import_rows, list_sql, usage_rows
+from nnparts.registry.repo_listing import driving_tag, import_rows, list_sql, usage_rows
 from nnparts.registry.storage import Storage
 from nnparts.registry.store_schema import (
     REPO_COLS,
@@ -183,8 +183,9 @@ class FilesystemStorage(FsPulls, Storage):
     # -- listing -------------------------------------------------------------------------------
 
     def list_repos(self, query: RepoQuery) -> list[RepoRecord]:
-        sql, args = list_sql(query)
-        return [repo_from_row(row) for row in self._conn().execute(sql, args)]
+        conn = self._conn()
+        sql, args = list_sql(query, drive=driving_tag(conn, query.tags) if query.tags else None)
+        return [repo_from_row(row) for row in conn.execute(sql, args)]
 
     def import_repos(self, repos: Sequence[RepoImport]) -> int:
         with self._write() as conn:
