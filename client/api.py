@@ -248,7 +248,9 @@ class Client:
 
         ``settings`` are the method's parameters (``tail_epochs``, ``trunk_epochs``, ``tail_goal``,
         ``augment`` ...). Default ``out``: ``home/modules/<origin name>``. Selection uses train and
-        val only; every module is measured on test.
+        val only; every module is measured on test. Warns (:class:`~nnparts.schemas.errors.NnpartsWarning`) when the
+        origin's ``training.train_examples`` says it was trained on the val carved from train
+        (then pass ``?val=test``).
         """
         from nnparts.client.extract.base import ExtractSettings
         from nnparts.client.extract.pipeline import decompose

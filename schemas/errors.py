@@ -23,6 +23,9 @@ was received and the next step.
     │   └── RemoteError                   an HTTP registry answered with an error
     ├── AuthError(PermissionError)        missing or insufficient token
     └── TrustError(PermissionError)       a package is unsigned, signed by an untrusted key, or altered
+
+    NnpartsWarning(UserWarning)           valid, but likely not what the user wants (the CLI prints
+                                          it as one ``warning:`` line on stderr)
 """
 
 from __future__ import annotations
@@ -184,3 +187,8 @@ class TrustError(NnpartsError, PermissionError):
     def __init__(self, message: str, *, ref: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.ref = ref
+
+
+class NnpartsWarning(UserWarning):
+    """A result that is valid but likely not what the user wants (e.g. model selection on data the
+    origin memorised). The message names the cause and the fix; the CLI prints it as one line."""

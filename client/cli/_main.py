@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+import warnings
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TextIO
 
 import click
 
-from nnparts.schemas.errors import NnpartsError
+from nnparts.schemas.errors import NnpartsError, NnpartsWarning
 
 # command name -> (module under nnparts.client.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -72,13 +75,34 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            shown = warnings.showwarning
+            with warnings.catch_warnings():  # restores the filters and showwarning afterwards
+                warnings.simplefilter("always", NnpartsWarning)
+                warnings.showwarning = partial(_show_warning, shown)
+                return super().invoke(ctx)
         except NnpartsError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
         except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as err:
             click.echo(f"error: {_os_error(err)}", err=True)
             sys.exit(2)
+
+
+def _show_warning(
+    otherwise: Callable[..., None],
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """An :class:`NnpartsWarning` as one ``warning:`` line on stderr, when it happens; other
+    warnings as before (``otherwise``)."""
+    if issubclass(category, NnpartsWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        otherwise(message, category, filename, lineno, file, line)
 
 
 def _os_error(err: OSError) -> str:

@@ -7,14 +7,16 @@ the origin, trace it, load the train/val/test splits in the origin's class order
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nnparts.client.data import DataSplit, load_split
+from nnparts.client.data import DataSplit, load_split, parse_spec
 from nnparts.client.data.transforms import to_tensor
 from nnparts.client.extract.base import ExtractedModule, ExtractSettings, OriginNet, TensorData, get_extractor
 from nnparts.client.extract.calibrate import binary_metrics, calibrated
@@ -27,7 +29,7 @@ from nnparts.client.zoo.origin import OriginModel, load_origin, tool_version
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.client.zoo.trace import trace_model
 from nnparts.index.search import nearest_names
-from nnparts.schemas.errors import UnknownClass
+from nnparts.schemas.errors import NnpartsWarning, UnknownClass
 from nnparts.schemas.manifest import InputSpec, ModuleManifest, Requirement
 from nnparts.schemas.package import manifest_sha256
 
@@ -59,6 +61,33 @@ def load_splits(data_spec: str, classes: Sequence[str], spec: InputSpec) -> dict
         name: tensor_data(align_classes(load_split(data_spec, name), classes), spec)
         for name in ("train", "val", "test")
     }
+
+
+def blind_selection(
+    name: str, dataset: str, training: Mapping[str, Any], data_spec: str, train_size: int
+) -> str | None:
+    """Why model selection on ``data_spec``'s val split is blind for an origin, or None.
+
+    It is when val is carved from the train split of the data set the origin was trained on
+    (``dataset``) and the origin's ``training["train_examples"]`` exceeds the ``train_size`` images
+    left beside val: then the origin saw val images in training, and scores them as it scores
+    training data. Without ``train_examples`` (or for another data set) nothing is known: None.
+    """
+    spec = parse_spec(data_spec)
+    seen = training.get("train_examples")
+    if spec.val_from != "train" or type(seen) is not int or seen <= train_size:
+        return None
+    if re.sub(r"[^a-z0-9]", "", dataset.casefold()) != re.sub(r"[^a-z0-9]", "", spec.kind):
+        return None
+    fix = (
+        f"pass --data {replace(spec, val_from='test')} (val from the test split) or a split it never saw"
+        if spec.path is not None
+        else "use a held-out split the origin never saw"
+    )
+    return (
+        f"origin {name!r} was trained on {seen} {spec.kind} images, more than the {train_size} left "
+        f"beside the val carved from train: val is data it memorised, so selection on it is blind; {fix}"
+    )
 
 
 def resolve_classes(requested: Sequence[str] | None, classes: Sequence[str]) -> list[int]:
@@ -135,6 +164,10 @@ def decompose(
     wanted = resolve_classes(classes, origin.meta.classes)
     net = origin_net(origin)
     splits = load_splits(data_spec, origin.meta.classes, origin.meta.input)
+    meta = origin.meta
+    blind = blind_selection(meta.name, meta.dataset, meta.training, data_spec, len(splits["train"]))
+    if blind is not None:
+        warnings.warn(blind, NnpartsWarning, stacklevel=2)
     modules = get_extractor(method).extract(net, wanted, splits["train"], splits["val"], settings)
     origin_logits = score_batches(net.net, splits["test"], settings.batch_size, "cpu")
     return write_modules(

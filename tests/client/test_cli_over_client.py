@@ -45,7 +45,7 @@ def test_eval_of_a_missing_folder_names_it(tmp_path: Path) -> None:
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
-def _untrained_origin(tmp_path: Path) -> Path:
+def _untrained_origin(tmp_path: Path, training: dict[str, object] | None = None) -> Path:
     """A digits CNN for 0 and 1, untrained: enough to cut and to check what a command prints."""
     import torch
 
@@ -55,7 +55,7 @@ def _untrained_origin(tmp_path: Path) -> Path:
 
     torch.manual_seed(0)
     kwargs = {"num_classes": 2, "in_channels": 1}
-    out = tmp_path / "origin"
+    out = tmp_path / f"origin-{len(list(tmp_path.glob('origin-*')))}"
     save_origin(
         build_model("digits_cnn", kwargs),
         out,
@@ -65,6 +65,7 @@ def _untrained_origin(tmp_path: Path) -> Path:
         classes=("0", "1"),
         dataset="digits",
         input_spec=InputSpec(1, 8, 8, (0.3,), (0.4,)),
+        training=training,
     )
     return out
 
@@ -104,3 +105,30 @@ def test_assemble_compose_replace_json_and_quiet(tmp_path: Path) -> None:
         "module": str(other),
         "stitch_dropped": False,
     }
+
+
+def test_blind_selection_is_named_only_when_the_origin_saw_val() -> None:
+    from nnparts.client.extract.pipeline import blind_selection
+
+    all_of_train = {"train_examples": 50000}
+    why = blind_selection("r20", "cifar10", all_of_train, "cifar10:/d", 45000)
+    assert why is not None and "blind" in why and "--data cifar10:/d?val=test" in why
+    assert blind_selection("r20", "CIFAR-10", all_of_train, "cifar10:/d?val=test", 45000) is None
+    assert blind_selection("r20", "cifar10", {"train_examples": 45000}, "cifar10:/d", 45000) is None
+    assert blind_selection("r20", "cifar10", {}, "cifar10:/d", 45000) is None  # nothing known
+    assert blind_selection("fm", "fashionmnist", {"train_examples": 60000}, "cifar10:/d", 45000) is None
+    fm = blind_selection("fm", "fashionmnist", {"train_examples": 60000}, "fashion-mnist:/f", 54000)
+    assert fm is not None and "fashion-mnist:/f?val=test" in fm
+
+
+def test_decompose_warns_once_on_stderr_when_val_was_training_data(tmp_path: Path) -> None:
+    args = ("--data", "digits", "--classes", "1", "--method", "activation", "-q", "--json")
+    seen_all = _untrained_origin(tmp_path, {"train_examples": 1797})  # all of digits
+    result = cli("decompose", seen_all, *args, "--out", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "selection on it is blind" in warned[0], result.stderr
+    assert "Traceback" not in result.stderr and json.loads(result.stdout)[0]["class"] == "1"
+    held_out = _untrained_origin(tmp_path, {"train_examples": 100})
+    result = cli("decompose", held_out, *args, "--out", tmp_path / "b")
+    assert result.exit_code == 0 and "warning" not in result.stderr, result.stderr
