@@ -3,7 +3,8 @@
 Layout (the schema is in :mod:`store_schema`)::
 
     <root>/
-    ├── registry.sqlite3        repos, repo_tags, blobs, repo_blobs, trees, commits, refs, pulls (WAL)
+    ├── registry.sqlite3        repos, repo_tags, repo_trigrams (search), blobs, repo_blobs, trees,
+    │                           commits, refs, pulls (WAL)
     ├── registry.sqlite3-wal    SQLite write-ahead log (transient)
     ├── blobs/
     │   └── ab/cd/abcd…ef       one file per blob, named by its full sha256
@@ -60,7 +61,7 @@ class FsBase:
         self._write_lock = self._db.write_lock
         with self._write_lock:
             conn = self._conn()
-            migrate(conn)
+            self._trigrams = migrate(conn)
             conn.execute("PRAGMA optimize")
         if gc_min_age_s is not None:
             self.collect_garbage(min_age_s=gc_min_age_s)

@@ -27,7 +27,7 @@ from nnparts.registry.records import (
     RepoRecord,
     RepoUsage,
 )
-from nnparts.registry.repo_listing import driving_tag, import_rows, list_sql, usage_rows
+from nnparts.registry.repo_listing import driving_tag, import_rows, list_sql, rare_search, usage_rows
 from nnparts.registry.storage import Storage
 from nnparts.registry.store_schema import (
     REPO_COLS,
@@ -184,7 +184,9 @@ class FilesystemStorage(FsPulls, Storage):
 
     def list_repos(self, query: RepoQuery) -> list[RepoRecord]:
         conn = self._conn()
-        sql, args = list_sql(query, drive=driving_tag(conn, query.tags) if query.tags else None)
+        drive = driving_tag(conn, query.tags) if query.tags else None
+        by_trigrams = self._trigrams and query.search is not None and rare_search(conn, query.search)
+        sql, args = list_sql(query, drive=drive, trigrams=by_trigrams)
         return [repo_from_row(row) for row in conn.execute(sql, args)]
 
     def import_repos(self, repos: Sequence[RepoImport]) -> int:

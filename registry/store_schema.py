@@ -50,6 +50,22 @@ CREATE TABLE IF NOT EXISTS refs(
     PRIMARY KEY(rid, kind, name)) WITHOUT ROWID;
 """
 
+#: A trigram index of ``repos.lower_id`` for ``search`` (SQLite FTS5), kept by triggers in the
+#: writer's own transaction. Case-sensitive over the already lowercased ids, so a match of the
+#: quoted search is exactly a candidate of ``instr(lower_id, search)`` (which still filters).
+SEARCH_SCHEMA = (
+    "CREATE VIRTUAL TABLE repo_trigrams USING fts5(lower_id, content='repos', content_rowid='rid',"
+    " tokenize='trigram case_sensitive 1')",
+    "CREATE TRIGGER repo_trigrams_ai AFTER INSERT ON repos BEGIN"
+    " INSERT INTO repo_trigrams(rowid, lower_id) VALUES (new.rid, new.lower_id); END",
+    "CREATE TRIGGER repo_trigrams_ad AFTER DELETE ON repos BEGIN"
+    " INSERT INTO repo_trigrams(repo_trigrams, rowid, lower_id) VALUES ('delete', old.rid, old.lower_id); END",
+    "CREATE TRIGGER repo_trigrams_au AFTER UPDATE OF lower_id ON repos BEGIN"
+    " INSERT INTO repo_trigrams(repo_trigrams, rowid, lower_id) VALUES ('delete', old.rid, old.lower_id);"
+    " INSERT INTO repo_trigrams(rowid, lower_id) VALUES (new.rid, new.lower_id); END",
+    "INSERT INTO repo_trigrams(repo_trigrams) VALUES ('rebuild')",
+)
+
 REPO_COLS = (
     "r.type, r.namespace, r.name, r.private, r.created_at, r.last_modified, r.main_sha, r.tags, r.card_data"
 ).replace("r.", "")
@@ -72,8 +88,10 @@ def commit_from_row(row: Sequence[Any]) -> CommitRecord:
     return CommitRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create missing tables; a store older than ``repo_blobs`` grants each repo its history."""
+def migrate(conn: sqlite3.Connection) -> bool:
+    """Create missing tables; a store older than ``repo_blobs`` grants each repo its history, one
+    older than ``repo_trigrams`` gets the index built. Returns whether the search index exists
+    (``False`` where SQLite lacks FTS5: search then scans)."""
     had_grants = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='repo_blobs'"
     ).fetchone()
@@ -83,6 +101,16 @@ def migrate(conn: sqlite3.Connection) -> None:
             "INSERT OR IGNORE INTO repo_blobs SELECT DISTINCT c.rid, t.sha256"
             " FROM commits c JOIN trees t ON t.tree_id = c.tree_id"
         )
+    conn.execute("BEGIN IMMEDIATE")  # one process builds it, with the index filled, or none does
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name='repo_trigrams'").fetchone() is None:
+            for statement in SEARCH_SCHEMA:
+                conn.execute(statement)
+    except sqlite3.OperationalError:  # no FTS5 in this SQLite: search scans
+        conn.execute("ROLLBACK")
+        return False
+    conn.execute("COMMIT")
+    return True
 
 
 def insert_tree(conn: sqlite3.Connection, tree_id: str, entries: Sequence[FileEntry]) -> None:
