@@ -35,6 +35,7 @@ DATE_COLUMNS = {"lastModified": "last_modified", "createdAt": "created_at"}
 DRIVE_MAX = 4096
 #: The shortest search the trigram index can answer.
 TRIGRAM = 3
+_R_COLS = ", ".join(f"r.{c}" for c in REPO_COLS.split(", "))
 _EXISTS_TAG = "EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = ? AND t.rid = r.rid)"
 
 
@@ -94,15 +95,23 @@ def list_sql(query: RepoQuery, *, drive: str | None = None, trigrams: bool = Fal
     if query.author:
         where.append("r.lower_ns = ?")
         args.append(query.author.lower())
+    # The driver is the left side of a CROSS JOIN, which SQLite never reorders: without that, stale
+    # or missing statistics (a connection opened before a bulk import) made it walk the id order.
+    source = "repos r"
     if query.search:
         if trigrams and len(query.search.lower()) >= TRIGRAM:  # no shorter match exists in it
-            where.append("r.rid IN (SELECT g.rowid FROM repo_trigrams g WHERE repo_trigrams MATCH ?)")
+            if drive in query.tags:  # the tag drives; the candidates are a probed list
+                where.append("r.rid IN (SELECT rowid FROM repo_trigrams WHERE repo_trigrams MATCH ?)")
+            else:
+                source = "repo_trigrams CROSS JOIN repos r"
+                where.append("repo_trigrams MATCH ? AND r.rid = repo_trigrams.rowid")
             args.append(trigram_phrase(query.search))
         where.append("instr(r.lower_id, ?) > 0")
         args.append(query.search.lower())
     for tag in query.tags:
         if tag == drive:
-            where.append("r.rid IN (SELECT t.rid FROM repo_tags t WHERE t.tag = ?)")
+            source = "repo_tags d CROSS JOIN repos r"
+            where.append("d.tag = ? AND r.rid = d.rid")
         else:
             where.append(_EXISTS_TAG)
         args.append(tag)
@@ -110,7 +119,7 @@ def list_sql(query: RepoQuery, *, drive: str | None = None, trigrams: bool = Fal
         marks = ",".join("?" * len(query.visible_private))
         where.append(f"(r.private = 0 OR r.lower_ns IN ({marks}))")
         args.extend(sorted(ns.lower() for ns in query.visible_private))
-    sql = f"SELECT {REPO_COLS} FROM repos r WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+    sql = f"SELECT {_R_COLS} FROM {source} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
     args.append(query.limit)
     return sql, args
 
