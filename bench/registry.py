@@ -5,6 +5,14 @@ latency (``/api/models`` search and tag filter, p50/p99) at 1k/10k/100k repos; p
 (``create_commit`` with ``parent_commit`` per second); a load test with 16 concurrent clients.
 Prints a markdown table and writes ``bench/results/registry.json``.
 
+The pull is timed against ``shutil.copyfile`` of the same file in the same run (the issue's target:
+pull >= 50 % of the copy). To tell the server's share from the client's, the same loop also pulls
+the same file with the same ``hf_hub_download`` from a bare HTTP responder (a thread answering
+HEAD/GET with the required headers and ``os.sendfile``: no routing, no auth, no storage), and reads
+it over a raw loopback socket into a file (``recv_into`` + ``write``, no HTTP parsing). The first is
+the ceiling of any server for this client; ``pull / client ceiling`` is the registry's own
+efficiency. The server's CPU seconds per pull are read from ``/proc`` (Linux).
+
     .venv/bin/python bench/registry.py [--quick]
 """
 
@@ -16,6 +24,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +66,75 @@ class Server:
         self.proc.wait(10)
 
 
+class BareServer:
+    """The ceiling for the client: HEAD/GET of one file over loopback with ``os.sendfile``, the
+    headers ``hf_hub_download`` needs and nothing else (any path, keep-alive)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.size = path, path.stat().st_size
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        head = (
+            f'HTTP/1.1 200 OK\r\nContent-Length: {self.size}\r\nETag: "{"0" * 64}"\r\n'
+            f"X-Repo-Commit: {'0' * 40}\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        buf = b""
+        with conn, open(self.path, "rb") as fh:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                request, buf = buf.split(b"\r\n\r\n", 1)
+                conn.sendall(head)
+                if request.startswith(b"GET"):
+                    sent = 0
+                    while sent < self.size:
+                        sent += os.sendfile(conn.fileno(), fh.fileno(), sent, self.size - sent)
+
+    def raw_get(self, out: Path) -> None:
+        """The file over a raw loopback socket into ``out``: no HTTP client at all."""
+        with socket.create_connection(("127.0.0.1", self.port)) as conn, open(out, "wb") as fh:
+            conn.sendall(b"GET /raw HTTP/1.1\r\nHost: bench\r\n\r\n")
+            buf = bytearray(MB)
+            view = memoryview(buf)
+            n = conn.recv_into(buf)
+            start = bytes(buf[:n]).index(b"\r\n\r\n") + 4
+            fh.write(view[start:n])
+            got = n - start
+            while got < self.size:
+                n = conn.recv_into(buf)
+                if not n:
+                    raise OSError("bare server closed early")
+                fh.write(view[:n])
+                got += n
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -70,27 +148,50 @@ def bench_pull(server: Server, root: Path, work: Path, size_mb: int) -> dict[str
         for _ in range(size_mb):
             fh.write(os.urandom(MB))
     api.upload_file(path_or_fileobj=str(data_file), path_in_repo="weights.bin", repo_id="bench/pull")
-    pulls, copies = [], []
-    for i in range(3):
-        cache = work / f"cache{i}"
-        t0 = time.perf_counter()
-        path = hf_hub_download(
-            "bench/pull", "weights.bin", endpoint=server.endpoint, token=False, cache_dir=cache
-        )
-        pulls.append(time.perf_counter() - t0)
-        assert os.path.getsize(path) == size_mb * MB
-        shutil.rmtree(cache)
-        t0 = time.perf_counter()
-        shutil.copyfile(data_file, work / "copy.bin")
-        copies.append(time.perf_counter() - t0)
-        (work / "copy.bin").unlink()
+    bare = BareServer(data_file)
+    pulls, copies, ceilings, raws, server_cpu = [], [], [], [], []
+    try:
+        for i in range(3):
+            cache = work / f"cache{i}"
+            cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+            path = hf_hub_download(
+                "bench/pull", "weights.bin", endpoint=server.endpoint, token=False, cache_dir=cache
+            )
+            pulls.append(time.perf_counter() - t0)
+            server_cpu.append(cpu_seconds(server.proc.pid) - cpu0)
+            assert os.path.getsize(path) == size_mb * MB
+            shutil.rmtree(cache)
+            t0 = time.perf_counter()
+            shutil.copyfile(data_file, work / "copy.bin")
+            copies.append(time.perf_counter() - t0)
+            (work / "copy.bin").unlink()
+            t0 = time.perf_counter()
+            path = hf_hub_download(
+                "bench/pull", "weights.bin", endpoint=bare.endpoint, token=False, cache_dir=cache
+            )
+            ceilings.append(time.perf_counter() - t0)
+            assert os.path.getsize(path) == size_mb * MB
+            shutil.rmtree(cache)
+            t0 = time.perf_counter()
+            bare.raw_get(work / "raw.bin")
+            raws.append(time.perf_counter() - t0)
+            (work / "raw.bin").unlink()
+    finally:
+        bare.close()
     pull_mbs = size_mb / statistics.median(pulls)
     copy_mbs = size_mb / statistics.median(copies)
+    ceiling_mbs = size_mb / statistics.median(ceilings)
     return {
         "size_mb": size_mb,
         "pull_mb_s": round(pull_mbs, 1),
         "copy_mb_s": round(copy_mbs, 1),
         "ratio": round(pull_mbs / copy_mbs, 3),
+        "client_ceiling_mb_s": round(ceiling_mbs, 1),
+        "ceiling_ratio": round(ceiling_mbs / copy_mbs, 3),
+        "pull_vs_ceiling": round(pull_mbs / ceiling_mbs, 3),
+        "raw_socket_mb_s": round(size_mb / statistics.median(raws), 1),
+        "server_cpu_s_per_pull": round(statistics.median(server_cpu), 3),
+        "pull_s": round(statistics.median(pulls), 3),
     }
 
 
@@ -249,6 +350,11 @@ def render(r: dict[str, Any]) -> str:
         f"| pull {p['size_mb']} MB via hf_hub_download | {p['pull_mb_s']} MB/s | |",
         f"| plain file copy | {p['copy_mb_s']} MB/s | |",
         f"| pull / copy | {p['ratio']:.0%} | >= 50% |",
+        f"| same client from a bare sendfile responder (client ceiling) | {p['client_ceiling_mb_s']} MB/s "
+        f"({p['ceiling_ratio']:.0%} of copy) | |",
+        f"| pull / client ceiling | {p['pull_vs_ceiling']:.0%} | |",
+        f"| raw loopback socket -> file (no HTTP client) | {p['raw_socket_mb_s']} MB/s | |",
+        f"| server CPU per pull | {p['server_cpu_s_per_pull']} s of {p['pull_s']} s | |",
         f"| publish rate | {pub['commits_per_s']} commits/s ({pub['commits']} commits) | |",
     ]
     for row in r["search"]:
