@@ -86,7 +86,8 @@ def run_one(
     params |= {"fine_tune_epochs": cfg["fine_tune_epochs"]}
     if cfg["augment"]:  # random crops (pad 4) and flips, as the CIFAR-10 fixtures were trained
         params |= {"augment_pad": 4, "augment_flip": True}
-    retention = 0.1 if granularity == "weight" else 0.3
+    params |= {"allocation": cfg.get("allocation", "erk")}
+    retention = 0.1 if granularity == "weight" else cfg.get("channel_flops", 0.3)
     cost = "params" if granularity == "weight" else "flops"
     start = time.perf_counter()
     w = reengineer(
@@ -213,7 +214,7 @@ def _transfer_once(
             )  # fmt: skip
             search(masks, "fc", tr, va, sc, baseline=1.0)
         ft = SeamConfig(fine_tune_epochs=cfg["di_epochs"], lr_fine_tune=5e-4, seed=seed)
-        fine_tune(masks, "fc", tr, va, ft)
+        fine_tune(masks, tr, va, ft)
         kept, total = masks.kept_entries()
         hard, gates = masks.masks(detach=True), masks.gates(detach=True)
         with torch.no_grad():

@@ -20,6 +20,7 @@ from nnparts.client.cli._options import (
 from nnparts.schemas.errors import UsageError
 
 _GRANULARITIES = ("weight", "kernel", "channel")
+_ALLOCATIONS = ("erk", "global")
 _AUGMENTS = {"none": {}, "crop": {"augment_pad": 4}, "crop+flip": {"augment_pad": 4, "augment_flip": True}}
 
 
@@ -63,6 +64,12 @@ def _targets(value: str) -> list[str]:
 )
 @click.option("--cost", default="params", show_default=True, help="Retention measure: params or flops.")
 @click.option(
+    "--allocation",
+    default=None,
+    help="How weight/kernel retention is split over layers: erk (Erdos-Renyi-kernel) or global "
+    "(one threshold over all scores, as in SeaM); default: the one bench/reengineer.py chose (README).",
+)
+@click.option(
     "--max-train", type=POSITIVE_INT, default=None, help="Cap on training images of the target problem."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -83,6 +90,7 @@ def reengineer_command(
     fine_tune: bool,
     augment: str,
     cost: str,
+    allocation: str | None,
     max_train: int | None,
     seed: int,
     device: str,
@@ -99,11 +107,15 @@ def reengineer_command(
         raise UsageError(f"--epochs must be positive, got {epochs}")
     if augment not in _AUGMENTS:
         raise UsageError(f"unknown --augment {augment!r}", hint="use none, crop or crop+flip")
+    if allocation is not None and allocation not in _ALLOCATIONS:
+        raise UsageError(f"unknown --allocation {allocation!r}", hint="use erk or global")
     targets = _targets(target)
     from nnparts.client.extract.base import ExtractSettings
     from nnparts.client.extract.reengineer_pipeline import reengineer
 
     params: dict[str, Any] = ({"max_train": max_train} if max_train else {}) | _AUGMENTS[augment]
+    if allocation is not None:
+        params["allocation"] = allocation
     settings = ExtractSettings(resolve_device(device), batch_size, seed, not quiet, params)
     written = reengineer(
         model,

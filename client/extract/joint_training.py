@@ -48,12 +48,13 @@ def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
 
 
 def composed_loss(
-    scores: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, plan: TrainPlan
+    scores: torch.Tensor, teacher: torch.Tensor | None, labels: torch.Tensor, plan: TrainPlan
 ) -> torch.Tensor:
-    """CE of the N-way classifier the scores form, distillation, and per-score one-vs-rest BCE."""
-    loss = F.cross_entropy(scores, labels) + plan.kd_weight * distillation(
-        scores, teacher, plan.kd_temperature
-    )
+    """CE of the N-way classifier the scores form, distillation (unless no ``teacher``), and
+    per-score one-vs-rest BCE."""
+    loss = F.cross_entropy(scores, labels)
+    if teacher is not None and plan.kd_weight > 0:
+        loss = loss + plan.kd_weight * distillation(scores, teacher, plan.kd_temperature)
     if plan.ovr_weight > 0:
         onehot = F.one_hot(labels, scores.shape[1]).to(scores.dtype)
         loss = loss + plan.ovr_weight * F.binary_cross_entropy_with_logits(scores, onehot)
@@ -86,7 +87,8 @@ def fine_tune(
     augment: Augment | None = None,
     features_at: str | None = None,
 ) -> dict[str, object]:
-    """Train ``net`` in place; ``teacher(batch_index, x)`` gives the origin's logits for a batch.
+    """Train ``net`` in place; ``teacher(batch_index, x)`` gives the origin's logits for a batch
+    (or None: cross-entropy alone).
 
     With ``features_at`` (a node of ``net``, a :class:`GraphNet`) and ``plan.feature_weight`` > 0,
     the teacher gives ``(features, logits)`` and the student's output of that node is also pulled

@@ -8,13 +8,18 @@ The extractor registered as ``"seam"`` takes the origin and the target classes a
    classes: the multi-class problem over exactly those, relabelled ``0..k-1`` in the given order.
 2. **Head.** ``ReLU -> Linear(origin classes -> k)`` appended to the origin logits as IR nodes.
 3. **Mask search** (:mod:`seam_search`) at ``weight`` (SeaM), ``kernel`` or ``channel`` granularity
-   (:mod:`seam_masks`), selection on the validation split, optional masked fine-tuning.
-4. **Physical extraction** (:mod:`seam_extract`): channels left without weights are removed.
+   (:mod:`seam_masks`) over conv and linear weights (biases are never masked), selection on the
+   validation split.
+4. **Fine-tuning** with the masks fixed, by distillation from the origin on the target problem
+   (:func:`problem_teacher`), when ``fine_tune_epochs`` > 0.
+5. **Physical extraction** (:mod:`seam_extract`): channels left without weights are removed
+   (channel granularity: before fine-tuning, so the small network is what trains).
 
-``settings.params`` keys: ``granularity``, ``cost`` (``params``/``flops``), ``alpha``, ``lr_mask``,
-``lr_head``, ``epochs``, ``batch``, ``target_retention``, ``anneal``, ``tol``,
-``fine_tune_epochs``, ``lr_fine_tune``, ``init`` (score init: a number, or ``magnitude``, the
-default with a target retention; SeaM's 1.0 otherwise), ``max_train`` / ``max_val`` (caps on the target problem's
+``settings.params`` keys: ``granularity``, ``cost`` (``params``/``flops``), ``allocation``
+(``erk``/``global``), ``alpha``, ``lr_mask``, ``lr_head``, ``epochs``, ``batch``,
+``target_retention``, ``anneal``, ``tol``, ``fine_tune_epochs``, ``lr_fine_tune``, ``kd_weight``,
+``kd_temperature``, ``init`` (score init: a number, or ``magnitude``, the default with a target
+retention; SeaM's 1.0 otherwise), ``max_train`` / ``max_val`` (caps on the target problem's
 train / val images, stratified and seeded).
 """
 
@@ -37,7 +42,7 @@ from nnparts.client.extract.base import (
 from nnparts.client.extract.channels import RESIDUAL_POLICY, analyse_channels
 from nnparts.client.extract.seam_extract import HEAD_FC, extract_masked, with_seam_head
 from nnparts.client.extract.seam_masks import SeamMasks
-from nnparts.client.extract.seam_search import SeamConfig, search
+from nnparts.client.extract.seam_search import SeamConfig, Teacher, fine_tune, search
 from nnparts.client.zoo.cost import graph_cost, infer_shapes
 from nnparts.client.zoo.ir import Graph
 from nnparts.client.zoo.runtime import GraphNet
@@ -45,6 +50,8 @@ from nnparts.schemas.errors import UsageError
 from nnparts.schemas.manifest import Calibration, ClassEntry, MaskInfo
 
 OTHER = "other"
+#: per-layer allocation of weight/kernel retention (chosen by bench/reengineer.py, see the README)
+DEFAULT_ALLOCATION = "erk"
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,29 @@ def task_baselines(logits: torch.Tensor, problem: TargetProblem) -> dict[str, fl
     }
 
 
+def problem_logits(logits: torch.Tensor, problem: TargetProblem) -> torch.Tensor:
+    """The origin's logits over all its classes as logits of ``problem``'s labels.
+
+    Multi-class: the target classes' logits (the restricted label space). Binary: ``[z_t,
+    logsumexp(z_others)]``, whose softmax is exactly the origin's ``[p(target), 1 - p(target)]``.
+    """
+    if not problem.binary:
+        return logits[:, list(problem.targets)]
+    t = problem.targets[0]
+    others = torch.cat([logits[:, :t], logits[:, t + 1 :]], 1)
+    return torch.stack([logits[:, t], torch.logsumexp(others, 1)], 1)
+
+
+def problem_teacher(origin: torch.nn.Module, problem: TargetProblem) -> Teacher:
+    """The origin as a teacher on ``problem``: inputs -> :func:`problem_logits` (no gradients)."""
+
+    def teach(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return problem_logits(origin(x), problem)
+
+    return teach
+
+
 def seam_config(params: dict[str, Any], seed: int) -> SeamConfig:
     """A :class:`SeamConfig` from ``settings.params`` (unknown keys are ignored here)."""
     names = {f.name for f in fields(SeamConfig)}
@@ -201,9 +231,11 @@ def run_seam(
     layers = [n.name for n in origin.graph.nodes if n.op in ("conv2d", "linear")]
     torch.manual_seed(settings.seed)
     init = params.get("init", "magnitude" if cfg.target_retention is not None else 1.0)
+    allocation = str(params.get("allocation", DEFAULT_ALLOCATION))
     masks = SeamMasks(
-        net, layers, granularity, shapes, plan=plan, cost=str(params.get("cost", "params")), init=init
-    )
+        net, layers, granularity, shapes, plan=plan, cost=str(params.get("cost", "params")), init=init,
+        allocation=allocation,
+    )  # fmt: skip
     result = search(
         masks,
         HEAD_FC,
@@ -214,21 +246,43 @@ def run_seam(
         device=settings.device,
         progress=settings.progress,
     )
-    masks.cpu()
     kept, total = masks.kept_entries()
-    zeroed = masks.hard_tensors()
-    small_graph, small, removed = extract_masked(graph, zeroed, plan)
+    teacher = problem_teacher(base_net.to(settings.device), tr)
+    tuned: dict[str, object] | None = None
+    if granularity == "channel":
+        zeroed = masks.cpu().hard_tensors()
+        small_graph, small, removed = extract_masked(graph, zeroed, plan)
+        if cfg.fine_tune_epochs > 0:
+            small_net = GraphNet(small_graph, small)
+            tuned = fine_tune(
+                small_net, tr.data, va.data, cfg, teacher=teacher, device=settings.device,
+                progress=settings.progress,
+            )  # fmt: skip
+            small = small_net.cpu().state_tensors()
+    else:
+        if cfg.fine_tune_epochs > 0:
+            tuned = fine_tune(
+                masks, tr.data, va.data, cfg, teacher=teacher, device=settings.device,
+                progress=settings.progress,
+            )  # fmt: skip
+        zeroed = masks.cpu().hard_tensors()
+        small_graph, small, removed = extract_masked(graph, zeroed, plan)
+    base_net.cpu()
     full_cost = graph_cost(GraphNet(graph, tensors), h, w)
     small_cost = graph_cost(GraphNet(small_graph, small), h, w)
     entries = [ClassEntry(names[t], t) for t in tr.targets]
-    log = result.log() | {
-        "val_origin_restricted": round(baseline, 5),
-        "train_samples": len(tr.data),
-        "val_samples": len(va.data),
-        "channel_vars_removed": removed,
-        "channel_vars_free": int((~plan.fixed).sum()),
-        "sparse_flops_after": _sparse_flops(small_graph, small, small_cost.node_flops),
-    }
+    log = (
+        result.log()
+        | ({"fine_tune": tuned} if tuned is not None else {})
+        | {
+            "val_origin_restricted": round(baseline, 5),
+            "train_samples": len(tr.data),
+            "val_samples": len(va.data),
+            "channel_vars_removed": removed,
+            "channel_vars_free": int((~plan.fixed).sum()),
+            "sparse_flops_after": _sparse_flops(small_graph, small, small_cost.node_flops),
+        }
+    )
     module = ExtractedModule(
         graph=small_graph,
         tensors=small,
@@ -238,6 +292,8 @@ def run_seam(
         params={
             "granularity": granularity,
             "cost": masks.cost,
+            "allocation": allocation,
+            "retention_counts": "conv and linear weights (biases never masked)",
             "labels": list(tr.names),
             **{f.name: getattr(cfg, f.name) for f in fields(SeamConfig)},
             "max_train": params.get("max_train"),
@@ -255,7 +311,7 @@ def run_seam(
             flops_after=small_cost.flops,
             residual_policy=RESIDUAL_POLICY,
             note=(
-                f"{kept} of {total} conv/linear weights and biases kept; {removed} channel "
+                f"{kept} of {total} conv/linear weights kept (biases never masked); {removed} channel "
                 f"variables removed; dense params {full_cost.params} -> {small_cost.params}"
             ),
         ),

@@ -25,9 +25,13 @@ Beyond SeaM:
   most accurate epoch). With a target: the most accurate epoch whose retention is at most
   ``R + max(0.005, 0.05 R)``; when no epoch got there, the rule without a target (the target is then
   missed, visibly, rather than met by a collapsed network).
-- **Masked fine-tuning.** The kept weights and the head train with the selected hard masks fixed, so
-  pruned weights stay exactly zero (Adam, cosine-annealed over the fine-tuning steps); the best epoch
-  on ``val`` (including "no fine-tuning") is kept.
+- **Masked fine-tuning by distillation.** The kept weights and the head train with the selected hard
+  masks fixed, so pruned weights stay exactly zero, against cross-entropy plus distillation from the
+  origin on the target problem (``T^2 KL`` at ``kd_temperature``, the loop of
+  :func:`~nnparts.client.extract.joint_training.fine_tune`: AdamW, one-cycle, gradient clipping, as
+  nothing is left of BatchNorm to steady a step); the best epoch on ``val`` (including "no
+  fine-tuning") is kept. A channel-granularity sub-model is fine-tuned after physical extraction
+  (:func:`fine_tune` of the small network): its pruned channels are gone, and each step costs what the small network costs.
 - **Augmentation** (``augment_pad`` / ``augment_flip``, off by default): random crops after reflect
   padding and horizontal flips of the training batches, in the search and the fine-tuning. With the
   scores trained on the very images the origin memorised, the search overfits: CIFAR-10 deer at 10 %
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +52,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from nnparts.client.extract.base import TensorData
+from nnparts.client.extract.joint_training import TrainPlan
+from nnparts.client.extract.joint_training import fine_tune as train_with_teacher
 from nnparts.client.extract.seam_masks import SeamMasks, layer_key
 from nnparts.client.extract.steering import cubic_goal
 from nnparts.client.zoo.training import Augment, augment_batch
@@ -65,7 +72,9 @@ class SeamConfig:
     anneal: float = 0.6
     tol: float = 0.0
     fine_tune_epochs: int = 0
-    lr_fine_tune: float = 3e-3
+    lr_fine_tune: float = 2e-3
+    kd_weight: float = 1.0
+    kd_temperature: float = 4.0
     augment_pad: int = 0
     augment_flip: bool = False
     seed: int = 0
@@ -113,10 +122,9 @@ class SearchResult:
     selected: Candidate
     history: tuple[Candidate, ...]
     seconds: float
-    fine_tune: tuple[dict[str, float], ...] = ()
 
     def log(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        return {
             "split": "val",
             "selected_epoch": self.selected.epoch,
             "val_acc": round(self.selected.val_acc, 5),
@@ -124,9 +132,6 @@ class SearchResult:
             "search_seconds": round(self.seconds, 2),
             "epochs": [c.log() for c in self.history],
         }
-        if self.fine_tune:
-            out["fine_tune"] = list(self.fine_tune)
-        return out
 
 
 def masked_accuracy(masks: SeamMasks, data: TensorData, batch: int, device: str) -> float:
@@ -182,7 +187,7 @@ def search(
 
     ``head`` names the trainable linear node; every other weight is frozen. ``baseline`` is the
     origin's validation accuracy on the same task (for SeaM's selection rule). On return the masks and
-    the head hold the selected candidate (fine-tuned weights too when ``cfg.fine_tune_epochs``).
+    the head hold the selected candidate (fine-tuning is a separate step: :func:`fine_tune`).
     Cost: ``cfg.epochs`` passes over ``train`` with a backward pass, one forward over ``val`` each.
     """
     start = time.perf_counter()
@@ -236,57 +241,74 @@ def search(
     best = select(history, cfg, baseline)
     masks.restore(best.masks)
     _load_head(masks, head, best.head)
-    ft: tuple[dict[str, float], ...] = ()
-    if cfg.fine_tune_epochs > 0:
-        ft = fine_tune(masks, head, train, val, cfg, device=device, progress=progress)
     for p in net.parameters():
         p.requires_grad_(False)
-    return SearchResult(best, tuple(history), time.perf_counter() - start, ft)
+    return SearchResult(best, tuple(history), time.perf_counter() - start)
+
+
+#: the origin's logits on the target problem for a batch of inputs (see ``seam.problem_teacher``)
+Teacher = Callable[[torch.Tensor], torch.Tensor]
+
+
+class _MaskedNet(torch.nn.Module):
+    """The network under fixed hard masks, as a module a training loop can own."""
+
+    def __init__(self, masks: SeamMasks) -> None:
+        super().__init__()
+        self.masks = masks
+        self.hard = masks.masks(detach=True)
+        self.gates = masks.gates(detach=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.masks(x, self.hard, self.gates)
+        return out
 
 
 def fine_tune(
-    masks: SeamMasks,
-    head: str,
+    net: SeamMasks | torch.nn.Module,
     train: TensorData,
     val: TensorData,
     cfg: SeamConfig,
     *,
+    teacher: Teacher | None = None,
     device: str = "cpu",
     progress: bool = False,
-) -> tuple[dict[str, float], ...]:
-    """Train the kept weights and the head under the current hard masks (pruned ones stay zero).
+) -> dict[str, object]:
+    """Fine-tune on the target problem by the loop in the module docstring; returns its selection log.
 
-    Adam at ``cfg.lr_fine_tune`` (head at 10x) for ``cfg.fine_tune_epochs``; the weights of the best
-    validation epoch (epoch 0 = before fine-tuning) are left in the network.
+    ``net`` is either :class:`SeamMasks` (the kept weights and the head train under the current hard
+    masks, so pruned ones stay exactly zero) or a physically extracted sub-model (every parameter
+    trains). Cross-entropy plus distillation from ``teacher`` (none: cross-entropy alone) for
+    ``cfg.fine_tune_epochs`` at ``cfg.lr_fine_tune``; the weights of the best validation epoch
+    (epoch 0 = before fine-tuning) are left in the network.
     """
-    net = masks.net
-    hard, gates = masks.masks(detach=True), masks.gates(detach=True)
-    head_params = list(net.layers[layer_key(head)].parameters())
-    head_ids = {id(p) for p in head_params}
-    body = [p for p in net.parameters() if id(p) not in head_ids]
-    for p in net.parameters():
-        p.requires_grad_(True)
-    groups = [{"params": body, "lr": cfg.lr_fine_tune}, {"params": head_params, "lr": cfg.lr_fine_tune * 10}]
-    steps = cfg.fine_tune_epochs * math.ceil(len(train) / cfg.batch)
-    opt = torch.optim.Adam(groups, lr=cfg.lr_fine_tune)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    best_acc = masked_accuracy(masks, val, 256, device)
-    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    log = [{"epoch": 0, "val_acc": round(best_acc, 5)}]
-    for epoch in tqdm(range(cfg.fine_tune_epochs), desc="fine-tune", disable=not progress, leave=False):
-        perm = torch.randperm(len(train), generator=gen)
-        for i in range(0, len(perm), cfg.batch):
-            x, y = _batch(train, perm[i : i + cfg.batch], cfg, gen, device)
-            loss = F.cross_entropy(masks(x, hard, gates), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        acc = masked_accuracy(masks, val, 256, device)
-        log.append({"epoch": epoch + 1, "val_acc": round(acc, 5)})
-        if acc > best_acc:
-            best_acc = acc
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    net.load_state_dict(best_state)
-    return tuple(log)
+    if isinstance(net, SeamMasks):
+        for p in net.scores.parameters():
+            p.requires_grad_(False)
+        for p in net.net.parameters():
+            p.requires_grad_(True)
+        try:
+            return fine_tune(
+                _MaskedNet(net.to(device)), train, val, cfg, teacher=teacher, device=device, progress=progress
+            )
+        finally:
+            for p in net.net.parameters():
+                p.requires_grad_(False)
+    net.to(device).eval()  # BatchNorm is folded: train and eval modes compute the same
+    plan = TrainPlan(
+        epochs=cfg.fine_tune_epochs,
+        batch=cfg.batch,
+        lr=cfg.lr_fine_tune,
+        kd_temperature=cfg.kd_temperature,
+        kd_weight=cfg.kd_weight if teacher is not None else 0.0,
+        seed=cfg.seed + 1,
+        progress=progress,
+    )
+
+    def teach(_index: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+        return None if teacher is None else teacher(x)
+
+    log: dict[str, object] = train_with_teacher(
+        net, train.x, train.y, teach, (val.x, val.y), plan, device=device, augment=cfg.augment
+    )
+    return log
