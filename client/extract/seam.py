@@ -18,7 +18,7 @@ The extractor registered as ``"seam"`` takes the origin and the target classes a
 ``settings.params`` keys: ``granularity``, ``cost`` (``params``/``flops``), ``allocation``
 (``erk``/``global``), ``alpha``, ``lr_mask``, ``lr_head``, ``epochs``, ``batch``,
 ``target_retention``, ``anneal``, ``tol``, ``fine_tune_epochs``, ``lr_fine_tune``, ``kd_weight``,
-``kd_temperature``, ``init`` (score init: a number, or ``magnitude``, the default with a target
+``kd_temperature``, ``search_kd`` (distillation weight in the search; 0: SeaM's CE alone), ``init`` (score init: a number, or ``magnitude``, the default with a target
 retention; SeaM's 1.0 otherwise), ``max_train`` / ``max_val`` (caps on the target problem's
 train / val images, stratified and seeded).
 """
@@ -236,6 +236,7 @@ def run_seam(
         net, layers, granularity, shapes, plan=plan, cost=str(params.get("cost", "params")), init=init,
         allocation=allocation,
     )  # fmt: skip
+    teacher = problem_teacher(base_net.to(settings.device), tr)
     result = search(
         masks,
         HEAD_FC,
@@ -243,11 +244,11 @@ def run_seam(
         va.data,
         cfg,
         baseline=baseline,
+        teacher=teacher,
         device=settings.device,
         progress=settings.progress,
     )
     kept, total = masks.kept_entries()
-    teacher = problem_teacher(base_net.to(settings.device), tr)
     tuned: dict[str, object] | None = None
     if granularity == "channel":
         zeroed = masks.cpu().hard_tensors()

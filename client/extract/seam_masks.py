@@ -278,18 +278,23 @@ class SeamMasks(nn.Module):
         return self.hard_retention()
 
     def _steer_weights_global(self, goal: float) -> None:
-        """One threshold over all weight (kernel) scores: the highest scores whose cost fits ``goal``."""
-        scores, costs = [], []
+        """One threshold over all weight (kernel) scores: the lowest whose kept cost is within ``goal``.
+
+        Bisection on the threshold (40 halvings: far below any score gap that matters), each probe a
+        comparison per score; a sort of every score at every step cost as much as the step itself.
+        """
+        pairs = []
         for layer in self.layers:
             s = self.scores[layer_key(layer.node) + "__w"].detach().flatten()
             taps = _numel(layer.weight_shape) // s.numel()  # kernel scores stand for kh x kw weights
-            scores.append(s)
-            costs.append(torch.full_like(s, layer.entry_cost * taps))
-        flat, cost = torch.cat(scores), torch.cat(costs)
-        order = flat.argsort(descending=True)
-        within = int((cost[order].cumsum(0) <= goal * self.total_cost + 1e-6).sum())
-        # keep the first ``within`` entries: cut at the next one's score (ties with it are cut too)
-        threshold = float(flat.min()) - 1e-6 if within >= len(flat) else float(flat[order[within]])
+            pairs.append((s, layer.entry_cost * taps))
+
+        def kept(t: float) -> float:
+            return sum(c * int((s > t).sum()) for s, c in pairs) / self.total_cost
+
+        lo = min(float(s.min()) for s, _ in pairs) - 1e-6
+        hi = max(float(s.max()) for s, _ in pairs)
+        threshold = lowest_threshold(lo, hi, kept, goal, iters=40)
         for layer in self.layers:
             self.thresholds[layer_key(layer.node) + "__w"] = threshold
 

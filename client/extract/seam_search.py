@@ -52,11 +52,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from nnparts.client.extract.base import TensorData
-from nnparts.client.extract.joint_training import TrainPlan
+from nnparts.client.extract.joint_training import TrainPlan, distillation
 from nnparts.client.extract.joint_training import fine_tune as train_with_teacher
 from nnparts.client.extract.seam_masks import SeamMasks, layer_key
 from nnparts.client.extract.steering import cubic_goal
 from nnparts.client.zoo.training import Augment, augment_batch
+
+
+#: the origin's logits on the target problem for a batch of inputs (see ``seam.problem_teacher``)
+Teacher = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class SeamConfig:
     lr_fine_tune: float = 2e-3
     kd_weight: float = 1.0
     kd_temperature: float = 4.0
+    search_kd: float = 0.0
     augment_pad: int = 0
     augment_flip: bool = False
     seed: int = 0
@@ -180,12 +185,15 @@ def search(
     cfg: SeamConfig,
     *,
     baseline: float,
+    teacher: Teacher | None = None,
     device: str = "cpu",
     progress: bool = False,
 ) -> SearchResult:
     """Run the SeaM search on ``train`` (labels ``0..k-1``) and select on ``val``.
 
-    ``head`` names the trainable linear node; every other weight is frozen. ``baseline`` is the
+    ``head`` names the trainable linear node; every other weight is frozen. With ``teacher`` and
+    ``cfg.search_kd`` > 0 the loss adds distillation from the origin on the target problem (SeaM: CE
+    alone). ``baseline`` is the
     origin's validation accuracy on the same task (for SeaM's selection rule). On return the masks and
     the head hold the selected candidate (fine-tuning is a separate step: :func:`fine_tune`).
     Cost: ``cfg.epochs`` passes over ``train`` with a backward pass, one forward over ``val`` each.
@@ -213,7 +221,10 @@ def search(
         for i in range(0, len(perm), cfg.batch):
             x, y = _batch(train, perm[i : i + cfg.batch], cfg, gen, device)
             m, g = masks.masks(detach=not train_mask), masks.gates(detach=not train_mask)
-            loss = F.cross_entropy(masks(x, m, g), y)
+            out = masks(x, m, g)
+            loss = F.cross_entropy(out, y)
+            if teacher is not None and cfg.search_kd > 0:
+                loss = loss + cfg.search_kd * distillation(out, teacher(x), cfg.kd_temperature)
             if train_mask:
                 ret = masks.retention(m)
                 loss = loss + cfg.alpha * ret
@@ -244,10 +255,6 @@ def search(
     for p in net.parameters():
         p.requires_grad_(False)
     return SearchResult(best, tuple(history), time.perf_counter() - start)
-
-
-#: the origin's logits on the target problem for a batch of inputs (see ``seam.problem_teacher``)
-Teacher = Callable[[torch.Tensor], torch.Tensor]
 
 
 class _MaskedNet(torch.nn.Module):
