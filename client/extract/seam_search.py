@@ -58,7 +58,6 @@ from nnparts.client.extract.seam_masks import SeamMasks, layer_key
 from nnparts.client.extract.steering import cubic_goal
 from nnparts.client.zoo.training import Augment, augment_batch
 
-
 #: the origin's logits on the target problem for a batch of inputs (see ``seam.problem_teacher``)
 Teacher = Callable[[torch.Tensor], torch.Tensor]
 
