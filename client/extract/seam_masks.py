@@ -287,10 +287,13 @@ class SeamMasks(nn.Module):
         for layer in self.layers:
             s = self.scores[layer_key(layer.node) + "__w"].detach().flatten()
             taps = _numel(layer.weight_shape) // s.numel()  # kernel scores stand for kh x kw weights
-            pairs.append((s, layer.entry_cost * taps))
+            pairs.append((s, float(layer.entry_cost * taps)))
 
         def kept(t: float) -> float:
-            return sum(c * int((s > t).sum()) for s, c in pairs) / self.total_cost
+            total = 0.0
+            for s, c in pairs:
+                total += c * int((s > t).sum())
+            return total / self.total_cost
 
         lo = min(float(s.min()) for s, _ in pairs) - 1e-6
         hi = max(float(s.max()) for s, _ in pairs)
