@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import platform
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 from nnparts.client.extract.base import ExtractSettings, TensorData
 from nnparts.client.extract.pipeline import (
     WrittenModule,
+    blind_selection,
     load_splits,
     origin_net,
     resolve_classes,
@@ -37,7 +39,7 @@ from nnparts.client.pack.build import build_manifest
 from nnparts.client.pack.writer import write_package
 from nnparts.client.zoo.origin import load_origin, tool_version
 from nnparts.client.zoo.runtime import GraphNet
-from nnparts.schemas.errors import UsageError
+from nnparts.schemas.errors import NnpartsWarning, UsageError
 
 LATENCY_THREADS = 2
 
@@ -191,7 +193,12 @@ def reengineer(
         settings.device, settings.batch_size, settings.seed, settings.progress, params
     )
     net = origin_net(origin)
-    splits = splits or load_splits(data_spec, origin.meta.classes, origin.meta.input)
+    if splits is None:
+        splits = load_splits(data_spec, origin.meta.classes, origin.meta.input)
+        meta = origin.meta
+        blind = blind_selection(meta.name, meta.dataset, meta.training, data_spec, len(splits["train"]))
+        if blind is not None:
+            warnings.warn(blind, NnpartsWarning, stacklevel=2)
     outcome = run_seam(net, wanted, splits["train"], splits["val"], run_settings)
     module = outcome.module
     test = target_problem(splits["test"], wanted, origin.meta.classes, seed=settings.seed)

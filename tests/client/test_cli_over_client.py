@@ -132,3 +132,12 @@ def test_decompose_warns_once_on_stderr_when_val_was_training_data(tmp_path: Pat
     held_out = _untrained_origin(tmp_path, {"train_examples": 100})
     result = cli("decompose", held_out, *args, "--out", tmp_path / "b")
     assert result.exit_code == 0 and "warning" not in result.stderr, result.stderr
+
+
+def test_reengineer_warns_when_val_was_training_data(tmp_path: Path) -> None:
+    seen_all = _untrained_origin(tmp_path, {"train_examples": 1797})  # all of digits
+    args = ("--data", "digits", "--target", "1", "--epochs", "1", "-q", "--out", tmp_path / "sub")
+    result = cli("reengineer", seen_all, *args)
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "selection on it is blind" in warned[0], result.stderr
