@@ -15,7 +15,7 @@ from nnparts.client.data import load_split
 from nnparts.client.extract.base import ExtractSettings, TensorData
 from nnparts.client.extract.channels import analyse_channels
 from nnparts.client.extract.reengineer_pipeline import reengineer
-from nnparts.client.extract.seam import target_problem, task_baselines
+from nnparts.client.extract.seam import problem_logits, target_problem, task_baselines
 from nnparts.client.extract.seam_extract import extract_masked, with_seam_head
 from nnparts.client.extract.seam_masks import SeamMasks
 from nnparts.client.extract.seam_search import SeamConfig, fine_tune
@@ -304,3 +304,16 @@ def test_cli_bad_input_exits_2_with_one_line(
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0]
+
+
+def test_problem_logits_are_the_origins_view_of_the_target_problem() -> None:
+    gen = torch.Generator().manual_seed(7)
+    x = torch.zeros(6, 1, 2, 2)
+    logits = torch.randn(6, 4, generator=gen) * 3
+    names = ["a", "b", "c", "d"]
+    binary = target_problem(TensorData(x, torch.tensor([2, 0, 1, 2, 3, 0])), [2], names, seed=0)
+    two = problem_logits(logits, binary)
+    p = torch.softmax(logits, 1)[:, 2]
+    assert torch.allclose(torch.softmax(two, 1), torch.stack([p, 1 - p], 1), atol=1e-6)
+    multi = target_problem(TensorData(x, torch.tensor([3, 1, 3, 1, 0, 2])), [3, 1], names)
+    assert torch.equal(problem_logits(logits, multi), logits[:, [3, 1]])
