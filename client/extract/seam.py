@@ -249,25 +249,17 @@ def run_seam(
         progress=settings.progress,
     )
     kept, total = masks.kept_entries()
+    # weight/kernel: fine-tune under the masks, then extract; channel: extract, then fine-tune the small net
     tuned: dict[str, object] | None = None
-    if granularity == "channel":
-        zeroed = masks.cpu().hard_tensors()
-        small_graph, small, removed = extract_masked(graph, zeroed, plan)
-        if cfg.fine_tune_epochs > 0:
-            small_net = GraphNet(small_graph, small)
-            tuned = fine_tune(
-                small_net, tr.data, va.data, cfg, teacher=teacher, device=settings.device,
-                progress=settings.progress,
-            )  # fmt: skip
-            small = small_net.cpu().state_tensors()
-    else:
-        if cfg.fine_tune_epochs > 0:
-            tuned = fine_tune(
-                masks, tr.data, va.data, cfg, teacher=teacher, device=settings.device,
-                progress=settings.progress,
-            )  # fmt: skip
-        zeroed = masks.cpu().hard_tensors()
-        small_graph, small, removed = extract_masked(graph, zeroed, plan)
+    device, progress = settings.device, settings.progress
+    if granularity != "channel" and cfg.fine_tune_epochs > 0:
+        tuned = fine_tune(masks, tr.data, va.data, cfg, teacher=teacher, device=device, progress=progress)
+    zeroed = masks.cpu().hard_tensors()
+    small_graph, small, removed = extract_masked(graph, zeroed, plan)
+    if granularity == "channel" and cfg.fine_tune_epochs > 0:
+        small_net = GraphNet(small_graph, small)
+        tuned = fine_tune(small_net, tr.data, va.data, cfg, teacher=teacher, device=device, progress=progress)
+        small = small_net.cpu().state_tensors()
     base_net.cpu()
     full_cost = graph_cost(GraphNet(graph, tensors), h, w)
     small_cost = graph_cost(GraphNet(small_graph, small), h, w)
