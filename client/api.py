@@ -9,46 +9,61 @@
     packages = client.decompose(origin, "digits")
     for p in packages:
         client.publish(p)
-    lock = client.install(["3", "7"])
-    model = client.assemble(lock)          # a torch.nn.Module: uint8 NHWC images -> log-odds
+    installed = client.install(["3", "7"])  # lock, paths, picks
+    model = client.assemble(installed)  # a torch.nn.Module: uint8 NHWC images -> log-odds
     client.evaluate(model, "digits")
 
 Each method delegates to one layer (``zoo`` imports and traces, ``extract`` cuts, ``resolve``
 publishes, installs and fetches, ``assemble`` builds); nothing here reads or writes files itself.
-Results are frozen dataclasses. Errors are :class:`~nnparts.schemas.errors.NnpartsError` subclasses.
+Results are frozen dataclasses (models are ``nn.Module`` s). Importing this module loads no torch:
+the registry verbs (publish, search, show, list, yank, install) run without it. Errors are
+:class:`~nnparts.schemas.errors.NnpartsError` subclasses.
 """
 
 from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nnparts.client.data import DataSpec, check_spec
-from nnparts.client.device import resolve_device
+from nnparts.client.device import check_device, resolve_device
 from nnparts.client.home import nnparts_home
-from nnparts.client.pack.build import slug
 from nnparts.client.progress import progress_wanted
-from nnparts.client.resolve import Constraints, Lockfile
+from nnparts.client.resolve import Constraints, InstallResult, Lockfile
 from nnparts.index import IndexBackend, open_index
 from nnparts.schemas.errors import UnknownClass, UsageError
 from nnparts.schemas.index_entry import IndexEntry
 from nnparts.schemas.manifest import InputSpec, ModuleManifest
 
+if TYPE_CHECKING:  # torch loads when a method needs it: the registry verbs stay torch-free
+    from torch import nn
+
+    from nnparts.client.assemble import AssembledModel, OnnxExport, Prediction, Replacement
+    from nnparts.client.quickstart import QuickstartReport
+    from nnparts.client.resolve.fetch import ModuleInfo
+    from nnparts.client.resolve.publish import Published, Signed
+    from nnparts.client.trust import BundleReport
+    from nnparts.client.zoo.meta import ModelMeta
+
 #: keyword arguments of :meth:`Client.reengineer` that are named parameters of the pipeline
 _REENGINEER_NAMED = frozenset(
     {"granularity", "target_retention", "alpha", "lr_mask", "epochs", "fine_tune", "cost", "measure_latency"}
 )
+#: :meth:`Client.reengineer`'s ``augment`` names -> the pipeline's training-batch augmentation knobs
+_REENGINEER_AUGMENTS: Mapping[str, Mapping[str, Any]] = {
+    "none": {},
+    "crop": {"augment_pad": 4},
+    "crop+flip": {"augment_pad": 4, "augment_flip": True},
+}
 
 
 @dataclass(frozen=True)
 class Origin:
-    """An origin-model package on disk (``model.json`` + weights)."""
+    """An origin-model package on disk (``model.json`` + weights); ``meta`` is its whole ``model.json``."""
 
     path: Path
     name: str
@@ -56,6 +71,7 @@ class Origin:
     classes: tuple[str, ...]
     dataset: str
     input: InputSpec
+    meta: ModelMeta = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -98,14 +114,19 @@ class Evaluation:
     latency_ms: Mapping[str, Any] | None = None
 
 
-def _as_input(value: InputSpec | Mapping[str, Any]) -> InputSpec:
+def input_spec(value: InputSpec | Mapping[str, Any], *, what: str = "input") -> InputSpec:
+    """``value`` as an :class:`InputSpec` (a mapping of channels, height, width, mean, std).
+
+    Raises:
+        UsageError: a missing or mistyped field (``what`` names the argument in the message).
+    """
     if isinstance(value, InputSpec):
         return value
     try:
         return InputSpec.from_dict(dict(value))
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(
-            f"input lacks or mistypes {exc}: {dict(value)!r}", hint="give channels, height, width, mean, std"
+            f"{what} lacks or mistypes {exc}: {dict(value)!r}", hint="give channels, height, width, mean, std"
         ) from exc
 
 
@@ -117,7 +138,8 @@ class Client:
             or ``~/.cache/nnparts``.
         registries: folders and ``http(s)://`` URLs, highest priority first (as ``--registry``);
             default: the local registry at ``home``.
-        device: ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]`` or ``mps``.
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]`` or ``mps``; checked now, resolved
+            (with torch) when a method first computes.
         token: access token for Hub registries.
         batch_size: images per forward pass.
         progress: show progress bars (they are off anyway when stderr is not a terminal).
@@ -136,7 +158,8 @@ class Client:
         if batch_size < 1:
             raise UsageError(f"batch_size must be positive, got {batch_size}")
         self.home = Path(home).expanduser() if home is not None else nnparts_home()
-        self.device = resolve_device(device)
+        self._device = check_device(device)
+        self._resolved: str | None = None
         self.batch_size = batch_size
         self.progress = progress_wanted(not progress)
         self._token = token
@@ -148,6 +171,17 @@ class Client:
         return f"Client(home={str(self.home)!r}, registries={[r.url for r in self.registries]!r})"
 
     @property
+    def device(self) -> str:
+        """The torch device methods compute on (``auto`` resolved on first use).
+
+        Raises:
+            UsageError: CUDA or MPS asked for but not available.
+        """
+        if self._resolved is None:
+            self._resolved = resolve_device(self._device)
+        return self._resolved
+
+    @property
     def installed(self) -> Path:
         """The content-addressed install cache, ``home/installed``."""
         return self.home / "installed"
@@ -155,66 +189,80 @@ class Client:
     def _open(self, spec: str | os.PathLike[str]) -> IndexBackend:
         return open_index(spec, token=self._token)
 
+    def _registry(self, registry: str | os.PathLike[str] | None) -> IndexBackend:
+        return self._open(registry) if registry is not None else self.registries[0]
+
     # -- publish side ------------------------------------------------------------------------------
 
     def import_model(
         self,
-        module_or_path: nn.Module | str | os.PathLike[str],
+        module_or_weights: nn.Module | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
-        name: str,
+        name: str | None = None,
         classes: Sequence[str] | None = None,
         input: InputSpec | Mapping[str, Any] | None = None,
         arch: str | None = None,
         arch_kwargs: Mapping[str, Any] | None = None,
-        dataset: str = "unknown",
-        license: str = "",
+        meta: str | os.PathLike[str] | None = None,
+        dataset: str | None = None,
+        license: str | None = None,
         out: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
     ) -> Origin:
         """Save a trained model as an origin package (default ``home/origins/<name>``).
 
-        ``module_or_path`` is an ``nn.Module`` from your own code (traced with ``torch.fx``; the
-        package records its graph as data, never code) or a safetensors file (then ``arch`` names
-        its architecture, as ``nnparts model import --arch``). ``input`` takes the mapping
+        ``module_or_weights`` is an ``nn.Module`` from your own code (traced with ``torch.fx``; the
+        package records its graph as data, never code; ``name``, ``classes`` and ``input`` are then
+        required) or safetensors file(s) (several for a sharded state dict), as
+        ``nnparts model import``: ``arch`` names the architecture, ``meta`` a fixture-style JSON
+        (classes, input, accuracy ...) that explicit arguments override. ``input`` takes the mapping
         ``--input-spec`` takes: channels, height, width, mean, std.
 
         Raises:
-            UsageError: no class names or input spec for a module, an existing package.
+            UsageError: no class names or input spec for a module, neither ``name`` nor ``out``,
+                an existing package.
             GraphError: the module cannot be traced (names the operation).
+            WeightsError: the weights do not fit the architecture.
         """
+        from torch import nn
+
         from nnparts.client.zoo.architectures import GRAPH_ARCHITECTURE
         from nnparts.client.zoo.origin import import_model, save_origin
         from nnparts.client.zoo.runtime import GraphNet
         from nnparts.client.zoo.trace import trace_model
 
-        target = Path(out) if out is not None else self.home / "origins" / name
-        spec = _as_input(input) if input is not None else None
-        if isinstance(module_or_path, nn.Module):
+        if out is None and name is None:
+            raise UsageError("an origin package needs name= or out=", hint="e.g. name='my-cnn'")
+        target = Path(out) if out is not None else self.home / "origins" / str(name)
+        spec = input_spec(input) if input is not None else None
+        if isinstance(module_or_weights, nn.Module):
             if not classes or spec is None:
                 raise UsageError(
                     "importing an nn.Module needs classes= and input=",
                     hint="e.g. input={'channels': 1, 'height': 8, 'width': 8, 'mean': [0.5], 'std': [0.5]}",
                 )
-            traced = trace_model(module_or_path.cpu())
-            net = GraphNet(traced.graph, traced.params)
+            traced = trace_model(module_or_weights.cpu())
             save_origin(
-                net,
+                GraphNet(traced.graph, traced.params),
                 target,
-                name=name,
+                name=name or target.name,
                 architecture=GRAPH_ARCHITECTURE,
                 arch_kwargs={"graph": traced.graph.to_dict()},
                 classes=list(classes),
-                dataset=dataset,
+                dataset=dataset or "unknown",
                 input_spec=spec,
-                license=license,
+                license=license or "",
                 overwrite=overwrite,
             )
         else:
+            given = module_or_weights
+            weights = [given] if isinstance(given, (str, os.PathLike)) else list(given)
             import_model(
                 arch,
-                [Path(module_or_path)],
+                [Path(w) for w in weights],
                 out_dir=target,
                 arch_kwargs=arch_kwargs,
+                meta_json=None if meta is None else Path(meta),
                 classes=classes,
                 name=name,
                 dataset=dataset,
@@ -229,7 +277,7 @@ class Client:
         from nnparts.client.zoo.meta import read_model_meta
 
         meta = read_model_meta(Path(path))
-        return Origin(Path(path), meta.name, meta.architecture, meta.classes, meta.dataset, meta.input)
+        return Origin(Path(path), meta.name, meta.architecture, meta.classes, meta.dataset, meta.input, meta)
 
     def decompose(
         self,
@@ -254,6 +302,7 @@ class Client:
         """
         from nnparts.client.extract.base import ExtractSettings
         from nnparts.client.extract.pipeline import decompose
+        from nnparts.client.pack.build import slug
 
         source = self._origin_path(origin)
         target = Path(out) if out is not None else self.home / "modules" / slug(self.origin(source).name)
@@ -279,18 +328,39 @@ class Client:
         version: str = "1.0.0",
         seed: int = 0,
         overwrite: bool = False,
+        augment: str = "none",
+        allocation: str | None = None,
         **options: Any,
     ) -> Package:
-        """Re-engineer a sub-model for ``target`` classes (SeaM). ``options``: ``granularity``,
-        ``target_retention``, ``alpha``, ``epochs``, ``fine_tune``, ``cost``, ``measure_latency`` and
-        the pipeline's extra knobs (``max_train``, ``augment_pad`` ...)."""
+        """Re-engineer a sub-model for ``target`` classes (SeaM).
+
+        ``augment``: training-batch augmentation in search and fine-tuning, ``none``, ``crop``
+        (4-pixel reflect pad) or ``crop+flip``; ``allocation``: how weight/kernel retention is split
+        over layers, ``erk`` or ``global`` (default: the pipeline's). ``options``: ``granularity``,
+        ``target_retention``, ``alpha``, ``lr_mask``, ``epochs``, ``fine_tune``, ``cost``,
+        ``measure_latency`` and the pipeline's extra knobs (``max_train``, ``augment_pad`` ...).
+
+        Raises:
+            UsageError: an unknown augment, allocation, granularity or cost; a retention outside
+                (0, 1); no epochs; an existing ``out``.
+            UnknownClass: a target the origin does not know.
+        """
         from nnparts.client.extract.base import ExtractSettings
         from nnparts.client.extract.reengineer_pipeline import reengineer
+        from nnparts.client.extract.seam_masks import ALLOCATIONS
+        from nnparts.client.pack.build import slug
 
+        if augment not in _REENGINEER_AUGMENTS:
+            raise UsageError(f"unknown augment {augment!r}", hint="use none, crop or crop+flip")
+        if allocation is not None and allocation not in ALLOCATIONS:
+            raise UsageError(f"unknown allocation {allocation!r}", hint="use erk or global")
         targets = [target] if isinstance(target, str) else list(target)
         source = self._origin_path(origin)
         named = {k: v for k, v in options.items() if k in _REENGINEER_NAMED}
         extra = {k: v for k, v in options.items() if k not in _REENGINEER_NAMED}
+        extra |= dict(_REENGINEER_AUGMENTS[augment])
+        if allocation is not None:
+            extra["allocation"] = allocation
         default = self.home / "submodels" / f"{slug(self.origin(source).name)}-{slug('-'.join(targets))}"
         written = reengineer(
             source,
@@ -304,14 +374,50 @@ class Client:
         )
         return Package(written.path, written.manifest)
 
-    def publish(self, package: Package | str | os.PathLike[str], registry: str | None = None) -> str:
-        """Publish ``package`` (and first its trunk, when the registry lacks it) to ``registry``
-        (default: the first of :attr:`registries`); returns the published ``id@version``."""
-        from nnparts.client.resolve.publish import publish_package
+    def sign(self, package: Package | str | os.PathLike[str], key: str | os.PathLike[str]) -> Signed:
+        """Sign a module package folder in place (``package.sig``) with the PEM private ``key``
+        (password in ``$NNPARTS_KEY_PASSWORD``).
 
-        index = self._open(registry) if registry is not None else self.registries[0]
-        path = package.path if isinstance(package, Package) else Path(package)
-        return publish_package(index, path)[-1].ref
+        Raises:
+            UsageError: extra files in the folder, or an unusable key.
+        """
+        from nnparts.client.resolve.publish import Signed
+        from nnparts.client.trust import sign_package
+        from nnparts.schemas.package import read_manifest
+
+        path = self._package_path(package)
+        signer = sign_package(path, key)
+        m = read_manifest(path)
+        return Signed(path, f"{m.id}@{m.version}", signer)
+
+    def publish(
+        self,
+        package: Package | str | os.PathLike[str],
+        registry: str | os.PathLike[str] | None = None,
+        *,
+        sign_key: str | os.PathLike[str] | None = None,
+    ) -> Published:
+        """Verify ``package`` and publish it (and first its trunk, when the registry lacks it) to
+        ``registry`` (default: the first of :attr:`registries`); with ``sign_key``, sign each folder
+        in place just before. ``str()`` of the result is the published ``id@version``."""
+        from nnparts.client.resolve.publish import publish_package
+        from nnparts.client.trust import sign_package
+
+        sign = None if sign_key is None else (lambda folder: sign_package(folder, sign_key))
+        path = self._package_path(package)
+        return publish_package(self._registry(registry), path, sign=sign, trunk_search=(self.installed,))
+
+    def yank(
+        self,
+        module_id: str,
+        version: str | None = None,
+        *,
+        reason: str = "",
+        registry: str | os.PathLike[str] | None = None,
+    ) -> IndexEntry:
+        """Mark ``module_id`` (at ``version``, default the latest) yanked in ``registry`` (default:
+        the first): hidden from search, still installable by exact version (a lock keeps working)."""
+        return self._registry(registry).yank(module_id, version, reason)
 
     # -- consume side ------------------------------------------------------------------------------
 
@@ -332,66 +438,215 @@ class Client:
             raise unknown
         return found
 
+    def list_modules(self, *, include_yanked: bool = True) -> list[IndexEntry]:
+        """Every module version in every registry, in priority order (yanked ones too, by default)."""
+        return [e for backend in self.registries for e in backend.list(include_yanked=include_yanked)]
+
+    def show(self, ref: str, version: str | None = None) -> ModuleInfo:
+        """One published module (``id``, ``id@version``, or ``id`` with ``version``) from the first
+        registry holding it: its entry, verified manifest and claimed signer.
+
+        Raises:
+            ModuleNotFound: no registry holds it.
+        """
+        from nnparts.client.resolve.fetch import describe_ref
+
+        if version is not None:
+            if "@" in ref:
+                raise UsageError(f"{ref!r} already names a version", hint="drop version= or the @VERSION")
+            ref = f"{ref}@{version}"
+        return describe_ref(self.registries, ref)
+
     def install(
         self,
-        classes: Sequence[str],
+        classes: Sequence[str] = (),
         *,
         lock: str | os.PathLike[str] | None = None,
+        frozen: bool = False,
         trust: Sequence[str | os.PathLike[str]] = (),
         **constraints: Any,
-    ) -> Lockfile:
-        """Resolve ``classes`` across the registries, install the chosen modules (verified) and
-        return the lock (written to ``lock`` when given). ``constraints``: ``min_accuracy``,
-        ``max_density``, ``prefer``, ``input`` (C, H, W)."""
-        from nnparts.client.resolve import install
+    ) -> InstallResult:
+        """Resolve ``classes`` across the registries, install the chosen modules and their trunks
+        (verified, all or nothing) and pin them in a lock (written to ``lock`` when given).
+
+        ``constraints``: ``min_accuracy``, ``max_density``, ``prefer``, ``input`` (C, H, W).
+        ``frozen``: reinstall exactly what the lock file ``lock`` pins instead, offline when the
+        cache holds it (else from the lock's own registries, then :attr:`registries`). ``trust``:
+        public keys one of which must have signed every package (``home/trust.toml`` adds rules).
+
+        Raises:
+            UnknownClass, ResolutionError: a class no registry knows, or none that meets the constraints.
+            TrustError, IntegrityError: a package refused by the trust policy or its pins.
+        """
+        from nnparts.client.resolve import install, install_frozen, read_lockfile
         from nnparts.client.trust import load_policy
 
         if isinstance(classes, str):
             classes = [classes]
-        result = install(
+        gate = load_policy(self.home, [Path(t) for t in trust])
+        if frozen:
+            if lock is None:
+                raise UsageError("a frozen install reinstalls a lock file", hint="pass lock=PATH")
+            if classes or constraints:
+                named = " ".join([*classes, *constraints])
+                raise UsageError(
+                    "a frozen install installs what the lock pins; name no classes or constraints",
+                    hint=f"remove {named}",
+                )
+            pinned = read_lockfile(Path(lock))
+            own = [self._open(url) for _, url in pinned.registries]  # the lock's own registries
+            by_name: dict[str, IndexBackend] = {b.name: b for b in (*own, *self.registries)}
+            return install_frozen(
+                Path(lock), registries=list(by_name.values()), root=self.installed, gate=gate
+            )
+        return install(
             list(classes),
             self.registries,
             constraints=Constraints(**constraints),
             lock_path=None if lock is None else Path(lock),
             root=self.installed,
-            gate=load_policy(self.home, [Path(t) for t in trust]),
+            gate=gate,
         )
-        return result.lock
 
-    def install_frozen(self, lock: str | os.PathLike[str]) -> Lockfile:
-        """Reinstall exactly what the lock file pins (offline when cached; else from its registries)."""
-        return self._frozen(lock)[0]
+    def export_bundle(self, lock: str | os.PathLike[str], out: str | os.PathLike[str]) -> BundleReport:
+        """Write every package the lock file pins, from the install cache, into the tar file ``out``
+        (for a machine with no registry; see :meth:`import_bundle`).
+
+        Raises:
+            IntegrityError: a pinned package is not installed intact (install it first).
+        """
+        from nnparts.client.trust import export_bundle
+
+        return export_bundle(lock, out, root=self.installed)
+
+    def import_bundle(
+        self,
+        bundle: str | os.PathLike[str],
+        *,
+        trust: Sequence[str | os.PathLike[str]] = (),
+        lock: str | os.PathLike[str] | None = None,
+    ) -> BundleReport:
+        """Put every package of ``bundle`` into the install cache, hash-checked, all or none (with
+        ``trust``: each signed by one of these keys); ``lock`` receives the bundled lock. Then
+        ``install(lock=..., frozen=True)`` needs no registry."""
+        from nnparts.client.trust import import_bundle, load_policy
+
+        gate = load_policy(self.home, [Path(t) for t in trust])
+        return import_bundle(bundle, root=self.installed, gate=gate, lock_out=lock)
 
     def assemble(
         self,
-        lock_or_classes: Lockfile | str | os.PathLike[str] | Sequence[str],
+        lock_or_classes: InstallResult | Lockfile | str | os.PathLike[str] | Sequence[str],
         *,
         out: str | os.PathLike[str] | None = None,
-        calibrate: Sequence[str] = (),
+        calibrate: Sequence[str | DataSpec] = (),
         abstain: float | None = None,
         rule: str = "argmax",
         name: str = "assembly",
         overwrite: bool = False,
-    ) -> nn.Module:
-        """Assemble the modules of a lock (a :class:`Lockfile`, a lock file path, or class names to
-        install first) into a package (default ``home/assemblies/<name>``, replaced) and return its
-        model: uint8 NHWC images in, one calibrated log-odds per class out (``.predict`` gives the
-        class index, -1 when abstaining)."""
-        from nnparts.client.assemble import assemble_paths
-
+    ) -> AssembledModel:
+        """Assemble the modules of a lock (an :meth:`install` result, a :class:`Lockfile`, a lock
+        file path, or class names to install first) into a package (default
+        ``home/assemblies/<name>``, replaced) and return its model: uint8 NHWC images in, one
+        calibrated log-odds per class out (``.predict`` gives the class index, -1 when abstaining)."""
         paths, requested = self._locked_paths(lock_or_classes)
-        target = Path(out) if out is not None else self.home / "assemblies" / slug(name)
-        assemble_paths(
-            paths,
-            target,
-            requested=requested,
-            calibrate=[str(check_spec(c)) for c in calibrate],
-            abstain=abstain,
-            rule=rule,
-            name=name,
-            overwrite=overwrite or out is None,
+        return self._compose(paths, requested, out, calibrate, abstain, rule, name, overwrite)
+
+    def compose(
+        self,
+        packages: Sequence[Package | str | os.PathLike[str]],
+        *,
+        out: str | os.PathLike[str] | None = None,
+        calibrate: Sequence[str | DataSpec] = (),
+        abstain: float | None = None,
+        rule: str = "argmax",
+        name: str = "assembly",
+        overwrite: bool = False,
+    ) -> AssembledModel:
+        """:meth:`assemble` for module package folders (no registry, no lock): their classes in
+        the packages' order.
+
+        Raises:
+            FileMissing: a package that is not a folder.
+        """
+        from nnparts.schemas.errors import FileMissing
+
+        paths = [self._package_path(p) for p in packages]
+        for p in paths:
+            if not p.is_dir():
+                raise FileMissing(str(p), hint="a package is a module package folder")
+        return self._compose(paths, None, out, calibrate, abstain, rule, name, overwrite)
+
+    def replace(
+        self,
+        assembly: nn.Module | Package | str | os.PathLike[str],
+        class_name: str,
+        module: Package | str | os.PathLike[str],
+        *,
+        out: str | os.PathLike[str] | None = None,
+    ) -> Replacement:
+        """Swap the module answering ``class_name`` in an assembled package (in place, or written to
+        ``out``) for ``module``: a package folder, or a reference ``id[@version]`` fetched (with its
+        trunk, verified) from the first registry holding it. A stitching head is dropped (it was
+        fitted to the old part): assemble again with ``calibrate`` to refit one.
+
+        Raises:
+            UsageError: no such class, a multi-class part, a module that does not provide the class.
+            ModuleNotFound: no registry holds the reference.
+        """
+        from nnparts.client.assemble import replace_part
+        from nnparts.client.resolve.fetch import fetch_ref
+
+        ref = os.fspath(module.path if isinstance(module, Package) else module)
+        part = Path(ref) if Path(ref).is_dir() else fetch_ref(self.registries, ref, root=self.installed)
+        return replace_part(
+            self._package_path(assembly),
+            class_name,
+            part,
+            out=None if out is None else Path(out),
+            module=ref,
+            trunk_search=[self.installed],
         )
-        return self.load(target)
+
+    def export_onnx(
+        self, model: nn.Module | Package | str | os.PathLike[str], path: str | os.PathLike[str]
+    ) -> OnnxExport:
+        """Export an assembled package (or a model :meth:`assemble` returned) to ONNX at ``path``:
+        uint8 NHWC images in, decision scores out; checked against onnxruntime when installed.
+
+        Raises:
+            IntegrityError: onnxruntime and PyTorch disagree.
+        """
+        from nnparts.client.assemble import export_onnx, load_assembly
+
+        return export_onnx(load_assembly(self._package_path(model)), Path(path))
+
+    def predict(
+        self,
+        model: nn.Module | Package | str | os.PathLike[str],
+        images: Sequence[str | os.PathLike[str]],
+    ) -> list[Prediction]:
+        """The class of each image file (any size; converted as the model's input spec says) by an
+        assembled package or a model :meth:`assemble` or :meth:`load` returned. Every file is
+        checked before the model is loaded.
+
+        Raises:
+            FileMissing: an image that is not there.
+            UsageError: a model that is not an assembly.
+        """
+        from nnparts.client.assemble import AssembledModel, check_images, load_assembly, predict_images
+
+        paths = check_images([Path(i) for i in images])
+        if isinstance(model, (Package, str, os.PathLike)):
+            loaded: Any = load_assembly(self._package_path(model)).model().to(self.device)
+        else:
+            loaded = model
+        if not isinstance(loaded, AssembledModel):
+            raise UsageError(
+                f"predict takes an assembled model, got a {type(loaded).__name__}",
+                hint="assemble or compose the module first",
+            )
+        return predict_images(loaded, paths)
 
     def load(self, path_or_ref: str | os.PathLike[str] | Package | Origin) -> nn.Module:
         """A runnable ``nn.Module`` (eval mode, on :attr:`device`) from a package folder (origin,
@@ -480,6 +735,31 @@ class Client:
             timing = interleaved_latency({"model": run}, shape)["model"]
         return Evaluation(accuracy, int(report["samples"]), split, report, timing)
 
+    def quickstart(
+        self,
+        workdir: str | os.PathLike[str] | None = None,
+        *,
+        epochs: int = 30,
+        tune_epochs: float = 3.0,
+        log: Callable[[str], None] = print,
+    ) -> QuickstartReport:
+        """The end-to-end demo on the bundled digits: train two CNNs (0-4, 5-9), decompose them,
+        publish the modules to the first registry, install all ten digits by class name, assemble
+        a 0-9 classifier and compare it with a model trained from scratch. Origins, modules, the
+        lock and the assembly go under ``workdir`` (default ``home/quickstart``); ``log`` gets
+        one line per step."""
+        from nnparts.client.quickstart import run_quickstart
+
+        return run_quickstart(
+            Path(workdir) if workdir is not None else self.home / "quickstart",
+            self.registries[0],
+            device=self.device,
+            epochs=epochs,
+            tune_epochs=tune_epochs,
+            progress=self.progress,
+            log=log,
+        )
+
     # -- helpers -----------------------------------------------------------------------------------
 
     def _settings(self, cls: Any, seed: int, params: Mapping[str, Any]) -> Any:
@@ -498,35 +778,55 @@ class Client:
     def _package_path(self, model: nn.Module | Package | Origin | str | os.PathLike[str]) -> Path:
         if isinstance(model, (Package, Origin)):
             return model.path
-        if isinstance(model, nn.Module):
-            path = self._paths.get(model)
-            if path is None:
-                raise UsageError(
-                    f"this {type(model).__name__} was not loaded by this client",
-                    hint="pass the package folder, or a model from Client.load or Client.assemble",
-                )
-            return path
-        return Path(model)
+        if isinstance(model, (str, os.PathLike)):
+            return Path(model)
+        path = self._paths.get(model)
+        if path is None:
+            raise UsageError(
+                f"this {type(model).__name__} was not loaded by this client",
+                hint="pass the package folder, or a model from Client.load or Client.assemble",
+            )
+        return path
 
-    def _frozen(self, lock: str | os.PathLike[str]) -> tuple[Lockfile, dict[str, Path]]:
-        from nnparts.client.resolve import install_frozen, read_lockfile
-        from nnparts.client.trust import load_policy
+    def _compose(
+        self,
+        paths: list[Path],
+        requested: Sequence[str] | None,
+        out: str | os.PathLike[str] | None,
+        calibrate: Sequence[str | DataSpec],
+        abstain: float | None,
+        rule: str,
+        name: str,
+        overwrite: bool,
+    ) -> AssembledModel:
+        from nnparts.client.assemble import AssembledModel, assemble_paths
+        from nnparts.client.pack.build import slug
 
-        pinned = read_lockfile(Path(lock))
-        own = [self._open(url) for _, url in pinned.registries]  # the lock's own registries
-        by_name: dict[str, IndexBackend] = {b.name: b for b in (*own, *self.registries)}
-        result = install_frozen(
-            Path(lock), registries=list(by_name.values()), root=self.installed, gate=load_policy(self.home)
+        target = Path(out) if out is not None else self.home / "assemblies" / slug(name)
+        assemble_paths(
+            paths,
+            target,
+            requested=requested,
+            calibrate=[str(check_spec(c)) for c in calibrate],
+            abstain=abstain,
+            rule=rule,
+            name=name,
+            overwrite=overwrite or out is None,
         )
-        return result.lock, result.paths
+        model = self.load(target)
+        assert isinstance(model, AssembledModel)
+        return model
 
     def _locked_paths(
-        self, lock_or_classes: Lockfile | str | os.PathLike[str] | Sequence[str]
+        self, lock_or_classes: InstallResult | Lockfile | str | os.PathLike[str] | Sequence[str]
     ) -> tuple[list[Path], tuple[str, ...]]:
         if isinstance(lock_or_classes, (str, os.PathLike)):
-            lock, paths = self._frozen(lock_or_classes)
-            return [paths[f"{m.id}@{m.version}"] for m in lock.modules], lock.requested
-        if not isinstance(lock_or_classes, Lockfile):
-            lock_or_classes = self.install(list(lock_or_classes))
-        lock = lock_or_classes
-        return [self.installed / m.manifest_sha256 for m in lock.modules], lock.requested
+            result = self.install(lock=lock_or_classes, frozen=True)
+        elif isinstance(lock_or_classes, InstallResult):
+            result = lock_or_classes
+        elif isinstance(lock_or_classes, Lockfile):
+            lock = lock_or_classes
+            return [self.installed / m.manifest_sha256 for m in lock.modules], lock.requested
+        else:
+            result = self.install(list(lock_or_classes))
+        return result.module_paths(), result.lock.requested

@@ -73,8 +73,7 @@ def assemble_paths(
 def assemble_from_lock(lock_path: str | Path, out_dir: str | Path, **kwargs: Any) -> Path:
     """Assemble every module the lock pins (installed and verified, offline) into ``out_dir``."""
     installed = install_frozen(lock_path)
-    paths = [installed.paths[f"{m.id}@{m.version}"] for m in installed.lock.modules]
-    return assemble_paths(paths, out_dir, requested=installed.lock.requested, **kwargs)
+    return assemble_paths(installed.module_paths(), out_dir, requested=installed.lock.requested, **kwargs)
 
 
 def _matching(split: DataSplit, classes: Sequence[str]) -> dict[int, int]:

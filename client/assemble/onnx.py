@@ -7,6 +7,7 @@ The exported graph takes raw uint8 NHWC images (any batch size) and returns the 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,19 @@ from nnparts.schemas.errors import IntegrityError
 from nnparts.schemas.integrity import atomic_write_bytes
 
 
+@dataclass(frozen=True)
+class OnnxExport:
+    """An ONNX file written from an assembly, and the largest absolute difference between
+    onnxruntime and PyTorch on random images (``None``: onnxruntime is not installed, or no check)."""
+
+    path: Path
+    max_abs_diff: float | None
+
+
 def export_onnx(
     assembly: Assembly, path: str | Path, *, check: bool = True, tolerance: float = 1e-3
-) -> float | None:
-    """Write ``path`` (atomically); with ``check``, compare onnxruntime with PyTorch on random images
-    and return the largest absolute difference (None when onnxruntime is not installed).
+) -> OnnxExport:
+    """Write ``path`` (atomically); with ``check``, compare onnxruntime with PyTorch on random images.
 
     Raises:
         IntegrityError: the exported model disagrees with PyTorch by more than ``tolerance``.
@@ -60,4 +69,4 @@ def export_onnx(
             if diff > tolerance:
                 raise IntegrityError(f"ONNX export differs from PyTorch by {diff:.2e} (> {tolerance})")
     atomic_write_bytes(target, data)
-    return diff
+    return OnnxExport(target, diff)

@@ -256,3 +256,47 @@ def with_part_replaced(assembly: Assembly, class_name: str, new_part: Path) -> l
     raise UsageError(
         f"the assembly has no class {class_name!r}", hint=f"its classes: {', '.join(assembly.classes)}"
     )
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A part swapped in an assembled package: the package written (``path``), the class, the
+    module given for it, and whether the old stitching head was dropped (it was fitted to the old
+    part; assemble again with a calibration to refit one)."""
+
+    path: Path
+    class_name: str
+    module: str
+    stitch_dropped: bool
+
+
+def replace_part(
+    package: str | Path,
+    class_name: str,
+    new_part: Path,
+    *,
+    out: str | Path | None = None,
+    module: str | None = None,
+    trunk_search: Sequence[Path] = (),
+) -> Replacement:
+    """Write ``package`` again (in place, or to ``out``) with the module answering ``class_name``
+    swapped for the package folder ``new_part`` (``module``: how it was named, for the result).
+
+    Raises:
+        UsageError: no such class, a multi-class part, or a module that does not provide the class.
+    """
+    assembly = load_assembly(package)
+    specs = with_part_replaced(assembly, class_name, new_part)
+    target = Path(out) if out is not None else assembly.path
+    write_assembly(
+        target,
+        specs,
+        assembly.classes,
+        rule=assembly.rule,
+        abstain=assembly.abstain,
+        name=assembly.manifest.name,
+        overwrite=True,
+        stitch=None,
+        trunk_search=trunk_search,
+    )
+    return Replacement(target, class_name, module or str(new_part), assembly.stitch is not None)

@@ -1,6 +1,6 @@
 """Click options shared by every command, defined once: --device, --batch-size, --data, --registry ...
 
-Nothing here imports torch at import time; :func:`resolve_device` imports it when a command runs.
+Nothing here imports torch; a command's :func:`make_client` resolves ``--device`` when it computes.
 """
 
 from __future__ import annotations
@@ -8,20 +8,21 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from nnparts.client.device import check_device as check_device
-from nnparts.client.device import resolve_device as resolve_device
-from nnparts.client.home import nnparts_home
+from nnparts.client.device import check_device
 from nnparts.client.progress import progress_wanted
 from nnparts.schemas.errors import UsageError
 
+if TYPE_CHECKING:
+    from nnparts.client.api import Client
+    from nnparts.client.assemble import AssembledModel
+
 F = TypeVar("F", bound=Callable[..., Any])
-default_home = nnparts_home  # the one $NNPARTS_HOME default (nnparts.client.home)
 
 
 def _device_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -159,11 +160,20 @@ def registries_option(f: F) -> F:
     )(f)
 
 
-def open_registries(specs: tuple[str, ...]) -> list[Any]:
-    """Open each ``--registry`` value (the default local registry when none is given)."""
-    from nnparts.index import open_index
+def make_client(
+    *,
+    registries: Sequence[str] = (),
+    device: str = "auto",
+    batch_size: int = 256,
+    quiet: bool = False,
+) -> Client:
+    """The :class:`~nnparts.client.Client` a command runs on: ``--registry`` values (the local
+    registry at ``$NNPARTS_HOME`` when none is given), ``--device``, ``--batch-size``, ``--quiet``."""
+    from nnparts.client.api import Client
 
-    return [open_index(s) for s in specs] if specs else [open_index(None)]
+    return Client(
+        registries=list(registries) or None, device=device, batch_size=batch_size, progress=not quiet
+    )
 
 
 def _writable_onnx(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
@@ -225,37 +235,31 @@ def assembly_options(f: F) -> F:
     return f
 
 
-def report_assembly(path: Path, onnx: Path | None, *, as_json: bool = False) -> None:
-    """Print what was assembled (as one JSON document with ``as_json``) and, with ``--onnx``,
-    export and check it."""
-    from nnparts.client.assemble import load_assembly
-
-    assembly = load_assembly(path)
-    diff: float | None = None
-    if onnx is not None:
-        from nnparts.client.assemble.onnx import export_onnx
-
-        diff = export_onnx(assembly, onnx)
+def report_assembly(
+    client: Client, model: AssembledModel, path: Path, onnx: Path | None, *, as_json: bool = False
+) -> None:
+    """Print what was assembled into ``path`` (as one JSON document with ``as_json``) and, with
+    ``--onnx``, export it there and say how well onnxruntime agrees."""
+    exported = client.export_onnx(path, onnx) if onnx is not None else None
     if as_json:
         doc: dict[str, Any] = {
             "path": str(path),
-            "modules": len(assembly.parts),
-            "classes": list(assembly.classes),
-            "calibrated": assembly.stitch is not None,
+            "modules": len(model.parts),
+            "classes": list(model.classes),
+            "calibrated": model.stitch is not None,
         }
-        if onnx is not None:
-            doc["onnx"] = {"path": str(onnx), "max_abs_diff": diff}  # None: onnxruntime not installed
+        if exported is not None:  # max_abs_diff None: onnxruntime not installed
+            doc["onnx"] = {"path": str(exported.path), "max_abs_diff": exported.max_abs_diff}
         click.echo(json.dumps(doc, indent=2))
         return
-    click.echo(
-        f"assembled {len(assembly.parts)} modules answering {len(assembly.classes)} classes into {path}"
-    )
-    click.echo(f"classes: {', '.join(assembly.classes)}")
-    if onnx is not None:
+    click.echo(f"assembled {len(model.parts)} modules answering {len(model.classes)} classes into {path}")
+    click.echo(f"classes: {', '.join(model.classes)}")
+    if exported is not None:
+        diff = exported.max_abs_diff
         checked = (
             f"max |onnxruntime - torch| = {diff:.1e}" if diff is not None else "onnxruntime not installed"
         )
-        click.echo(f"exported {onnx} ({checked})")
+        click.echo(f"exported {exported.path} ({checked})")
 
 
 def trust_option(f: F) -> F:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nnparts.client.cli._options import assembly_options, report_assembly
+from nnparts.client.cli._options import assembly_options, make_client, report_assembly
 
 
 @click.command(name="assemble")
@@ -34,9 +34,8 @@ def assemble_command(
     as_json: bool,
 ) -> None:
     """Assemble every module pinned by --lock (installed, verified, offline) into one package."""
-    from nnparts.client.api import Client
-
-    Client(device="cpu", progress=not quiet).assemble(
+    client = make_client(device="cpu", quiet=quiet)
+    model = client.assemble(
         lock, out=out, calibrate=calibrate, abstain=abstain, rule=rule, name=name, overwrite=overwrite
     )
-    report_assembly(out, onnx, as_json=as_json)
+    report_assembly(client, model, out, onnx, as_json=as_json)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nnparts.client.cli._options import default_home, trust_option
+from nnparts.client.cli._options import make_client, trust_option
 
 
 @click.group("bundle")
@@ -28,9 +28,7 @@ def bundle_group() -> None:
 )
 def export_command(lock: Path, out: Path) -> None:
     """Write every package LOCK pins, from the install cache, into the tar file OUT."""
-    from nnparts.client.trust import export_bundle
-
-    report = export_bundle(lock, out)
+    report = make_client().export_bundle(lock, out)
     click.echo(f"wrote {out}: {report.packages} packages ({report.signed} signed, {report.bytes} bytes)")
 
 
@@ -49,9 +47,7 @@ def import_command(bundle: Path, trust: tuple[Path, ...], lock: Path | None) -> 
 
     Then `nnparts install --frozen --lock LOCK` needs no registry.
     """
-    from nnparts.client.trust import import_bundle, load_policy
-
-    report = import_bundle(bundle, gate=load_policy(default_home(), trust), lock_out=lock)
+    report = make_client().import_bundle(bundle, trust=trust, lock=lock)
     verified = f", signatures verified against {len(trust)} trusted keys" if trust else ""
     click.echo(f"imported {report.packages} packages from {bundle} ({report.signed} signed{verified})")
     if lock is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nnparts.client.cli._options import assembly_options, report_assembly
+from nnparts.client.cli._options import assembly_options, make_client, report_assembly
 
 
 @click.command(name="compose")
@@ -28,15 +28,8 @@ def compose_command(
     as_json: bool,
 ) -> None:
     """Compose class modules (package folders) into an N-way classifier package."""
-    from nnparts.client.assemble import assemble_paths
-    from nnparts.client.data import check_spec
-    from nnparts.schemas.errors import FileMissing
-
-    for p in packages:
-        if not p.is_dir():
-            raise FileMissing(str(p), hint="PACKAGE is a module package folder")
-    specs = [str(check_spec(c)) for c in calibrate]
-    path = assemble_paths(
-        list(packages), out, calibrate=specs, abstain=abstain, rule=rule, name=name, overwrite=overwrite
+    client = make_client(device="cpu", quiet=quiet)
+    model = client.compose(
+        packages, out=out, calibrate=calibrate, abstain=abstain, rule=rule, name=name, overwrite=overwrite
     )
-    report_assembly(path, onnx, as_json=as_json)
+    report_assembly(client, model, out, onnx, as_json=as_json)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from nnparts.client.cli._options import (
-    default_home,
-    json_option,
-    open_registries,
-    registries_option,
-    trust_option,
-)
+from nnparts.client.cli._options import json_option, registries_option, trust_option
 from nnparts.schemas.errors import UsageError
+
+if TYPE_CHECKING:
+    from nnparts.client.resolve import InstallResult
 
 
 def _input(value: str | None) -> tuple[int, int, int] | None:
@@ -75,36 +72,37 @@ def install_command(
     Policy: compatible input spec and constraints; first registry that has the class; --prefer;
     accuracy within 0.5 pp of the best; fewest distinct origins; smallest download.
     """
-    from nnparts.client.resolve import Constraints, install, install_frozen
-    from nnparts.client.resolve import explain as explain_plan
-    from nnparts.client.trust import load_policy
+    from nnparts.client.cli._options import make_client
 
-    gate = load_policy(default_home(), trust)  # --trust keys and $NNPARTS_HOME/trust.toml
-
+    client = make_client(registries=registries)
     if frozen:
-        if classes:
-            raise UsageError(
-                "--frozen installs what the lock pins; do not name classes",
-                hint=f"remove {' '.join(classes)}",
-            )
-        backends = open_registries(registries) if registries else []
-        result = install_frozen(lock, registries=backends, gate=gate)
+        result = client.install(classes, lock=lock, frozen=True, trust=trust)
+    else:
+        result = client.install(
+            classes,
+            lock=lock,
+            trust=trust,
+            min_accuracy=min_accuracy,
+            max_density=max_density,
+            prefer=prefer,
+            input=_input(input_spec),
+        )
+    report_install(result, explain=explain, as_json=as_json)
+
+
+def report_install(result: InstallResult, *, explain: bool = False, as_json: bool = False) -> None:
+    """Print what an install did: a table of picks and the lock written (a frozen install: counts),
+    or one JSON document with ``as_json``; ``explain`` adds why each module won."""
+    lock = result.lock_path
+    if result.frozen:
         if as_json:
-            frozen_doc = {"lock": str(lock), "installed": len(result.paths), "fetched": result.fetched}
-            click.echo(json.dumps(frozen_doc, indent=2))
+            doc = {"lock": str(lock), "installed": len(result.paths), "fetched": result.fetched}
+            click.echo(json.dumps(doc, indent=2))
             return
         click.echo(
             f"{len(result.paths)} modules installed from {lock} ({result.fetched} fetched, the rest verified in the cache)"
         )
         return
-    if not classes:
-        raise UsageError("name at least one class", hint="e.g. `nnparts install cat dog`")
-    constraints = Constraints(  # checks the ranges
-        min_accuracy=min_accuracy, max_density=max_density, prefer=prefer, input=_input(input_spec)
-    )
-    result = install(
-        list(classes), open_registries(registries), constraints=constraints, lock_path=lock, gate=gate
-    )
     assert result.plan is not None
     if as_json:
         picks = [
@@ -117,19 +115,18 @@ def install_command(
             }
             for p in result.plan.picks
         ]
-        signed = sum(1 for m in result.lock.modules if m.signer is not None)
-        doc: dict[str, Any] = {
+        out: dict[str, Any] = {
             "lock": str(lock),
             "fetched": result.fetched,
-            "signatures_verified": signed,
+            "signatures_verified": result.signed,
             "picks": picks,
         }
         if explain:
-            doc["explain"] = list(explain_plan(result.plan))
-        click.echo(json.dumps(doc, indent=2))
+            out["explain"] = result.explain()
+        click.echo(json.dumps(out, indent=2))
         return
     if explain:
-        for line in explain_plan(result.plan):
+        for line in result.explain():
             click.echo(line)
         click.echo("")
     click.echo(f"{'class':<16} {'module':<40} {'origin':<24} {'accuracy':>8} {'bytes':>9}")
@@ -137,6 +134,5 @@ def install_command(
         click.echo(
             f"{p.requested:<16} {p.entry.ref:<40} {p.entry.origin:<24} {p.entry.accuracy:8.2%} {p.entry.bytes:9d}"
         )
-    signed = sum(1 for m in result.lock.modules if m.signer is not None)
-    verified = f", {signed} signatures verified" if signed else ""
+    verified = f", {result.signed} signatures verified" if result.signed else ""
     click.echo(f"wrote {lock} ({len(result.lock.modules)} modules, {result.fetched} fetched{verified})")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from nnparts.client.cli._options import json_option
+from nnparts.client.cli._options import json_option, make_client
 from nnparts.schemas.errors import UsageError
 
 
@@ -72,33 +72,26 @@ def import_command(
     force: bool,
 ) -> None:
     """Import trained safetensors weights as an origin-model package (model.json + weights)."""
-    from nnparts.client.zoo.origin import import_model
-    from nnparts.schemas.manifest import InputSpec
+    from nnparts.client.api import input_spec as parse_input
 
     spec_doc = _json_object("--input-spec", input_spec)
-    try:
-        spec = InputSpec.from_dict(spec_doc) if spec_doc is not None else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(
-            f"--input-spec lacks or mistypes {exc}", hint="give channels, height, width, mean, std"
-        ) from exc
     class_names = [c.strip() for value in classes for c in value.split(",") if c.strip()]
-    meta_out = import_model(
-        arch,
-        list(weights),
-        out_dir=out,
+    origin = make_client().import_model(
+        weights,
+        arch=arch,
         arch_kwargs=_json_object("--arch-kwargs", arch_kwargs),
-        meta_json=meta,
+        meta=meta,
         classes=class_names or None,
         name=name,
         dataset=dataset,
-        input_spec=spec,
+        input=None if spec_doc is None else parse_input(spec_doc, what="--input-spec"),
         license=license_,
+        out=out,
         overwrite=force,
     )
     click.echo(
-        f"imported {meta_out.name} ({meta_out.architecture}, {len(meta_out.classes)} classes, "
-        f"weights sha256 {meta_out.files[0].sha256[:12]}) -> {out}"
+        f"imported {origin.name} ({origin.architecture}, {len(origin.classes)} classes, "
+        f"weights sha256 {origin.meta.files[0].sha256[:12]}) -> {out}"
     )
 
 
@@ -107,9 +100,7 @@ def import_command(
 @json_option
 def show_command(package: Path, as_json: bool) -> None:
     """Show an origin-model package's model.json (validated; no torch needed)."""
-    from nnparts.client.zoo.meta import read_model_meta
-
-    meta = read_model_meta(package)
+    meta = make_client().origin(package).meta
     if as_json:
         click.echo(json.dumps(meta.to_dict(), indent=2, sort_keys=True))
         return

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from nnparts.client.cli._options import make_client
+
 
 @click.command(name="predict")
 @click.argument("package", type=click.Path(path_type=Path))
@@ -14,29 +16,10 @@ import click
 @click.option("--json", "as_json", is_flag=True)
 def predict_command(package: Path, images: tuple[Path, ...], as_json: bool) -> None:
     """Print the predicted class (and its probability) of each IMAGE."""
-    import torch
-
-    from nnparts.client.assemble import load_assembly
-    from nnparts.client.data._formats import open_image, to_8bit
-    from nnparts.schemas.errors import FileMissing
-
-    for path in images:  # every image checked (header only) before the model is loaded
-        if not path.is_file():
-            raise FileMissing(str(path))
-        open_image(path).close()
-    assembly = load_assembly(package)
-    model = assembly.model()
-    rows = []
-    for path in images:
-        with open_image(path) as img:
-            arr = to_8bit(img)
-        x = torch.from_numpy(arr[..., None] if arr.ndim == 2 else arr).unsqueeze(0)
-        with torch.no_grad():
-            scores = model(x)
-        label = int(model.decide(scores)[0])
-        probs = torch.softmax(scores, 1)[0] if assembly.stitch is not None else torch.sigmoid(scores[0])
-        name = assembly.classes[label] if label >= 0 else "unknown"
-        rows.append({"image": str(path), "class": name, "probability": round(float(probs.max()), 4)})
+    found = make_client(device="cpu").predict(package, images)
+    rows = [
+        {"image": str(p.image), "class": p.class_name, "probability": round(p.probability, 4)} for p in found
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:

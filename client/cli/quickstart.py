@@ -40,21 +40,13 @@ def quickstart_command(
     class name, assemble a 0-9 classifier and compare it with a model trained from scratch."""
     import torch
 
-    from nnparts.client.cli._options import default_home, resolve_device
-    from nnparts.client.quickstart import format_report, run_quickstart
-    from nnparts.index import open_index
+    from nnparts.client.cli._options import make_client
+    from nnparts.client.quickstart import format_report
 
-    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+    client = make_client(registries=[registry] if registry else (), device=device, quiet=quiet)
+    if client.device == "cpu":
         torch.set_num_threads(1)  # tiny networks: one thread beats threads that contend
-    backend = open_index(registry)
-    work = workdir or default_home() / "quickstart"
-    report = run_quickstart(
-        work,
-        backend,
-        device=resolve_device(device),
-        epochs=epochs,
-        tune_epochs=tune_epochs,
-        progress=not quiet,
-        log=lambda msg: click.echo(msg, err=True),
+    report = client.quickstart(
+        workdir, epochs=epochs, tune_epochs=tune_epochs, log=lambda msg: click.echo(msg, err=True)
     )
     click.echo(format_report(report))

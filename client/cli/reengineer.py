@@ -14,14 +14,10 @@ from nnparts.client.cli._options import (
     batch_size_option,
     data_option,
     device_option,
+    make_client,
     quiet_option,
-    resolve_device,
 )
 from nnparts.schemas.errors import UsageError
-
-_GRANULARITIES = ("weight", "kernel", "channel")
-_ALLOCATIONS = ("erk", "global")
-_AUGMENTS = {"none": {}, "crop": {"augment_pad": 4}, "crop+flip": {"augment_pad": 4, "augment_flip": True}}
 
 
 def _targets(value: str) -> list[str]:
@@ -99,29 +95,15 @@ def reengineer_command(
     as_json: bool,
 ) -> None:
     """Re-engineer MODEL into a sub-model for --target classes and write it to --out."""
-    if granularity not in _GRANULARITIES:
-        raise UsageError(f"unknown --granularity {granularity!r}", hint="use weight, kernel or channel")
-    if target_retention is not None and not 0.0 < target_retention < 1.0:
-        raise UsageError(f"--target-retention must be in (0, 1), got {target_retention}")
-    if epochs < 1:
-        raise UsageError(f"--epochs must be positive, got {epochs}")
-    if augment not in _AUGMENTS:
-        raise UsageError(f"unknown --augment {augment!r}", hint="use none, crop or crop+flip")
-    if allocation is not None and allocation not in _ALLOCATIONS:
-        raise UsageError(f"unknown --allocation {allocation!r}", hint="use erk or global")
-    targets = _targets(target)
-    from nnparts.client.extract.base import ExtractSettings
-    from nnparts.client.extract.reengineer_pipeline import reengineer
-
-    params: dict[str, Any] = ({"max_train": max_train} if max_train else {}) | _AUGMENTS[augment]
-    if allocation is not None:
-        params["allocation"] = allocation
-    settings = ExtractSettings(resolve_device(device), batch_size, seed, not quiet, params)
-    written = reengineer(
+    extra: dict[str, Any] = {"max_train": max_train} if max_train else {}
+    written = make_client(device=device, batch_size=batch_size, quiet=quiet).reengineer(
         model,
-        str(data),
-        out,
-        targets=targets,
+        data,
+        _targets(target),
+        out=out,
+        seed=seed,
+        augment=augment,
+        allocation=allocation,
         granularity=granularity,
         target_retention=target_retention,
         alpha=alpha,
@@ -129,7 +111,7 @@ def reengineer_command(
         epochs=epochs,
         fine_tune=fine_tune,
         cost=cost,
-        settings=settings,
+        **extra,
     )
     m = written.manifest
     if as_json:

@@ -1,4 +1,4 @@
-"""``nnparts publish | search | show | list | yank``: the registry verbs, thin over ``nnparts.index``.
+"""``nnparts publish | search | show | list | yank``: the registry verbs, thin over ``Client``.
 
 Every command takes ``--registry PATH_OR_URL`` (default ``$NNPARTS_HOME``, else ``~/.cache/nnparts``).
 Errors are :mod:`nnparts.schemas.errors` exceptions, which the root group prints as one line (exit 2).
@@ -10,19 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from nnparts.client.cli._options import json_option, registry_option, sign_key_option
+from nnparts.client.cli._options import json_option, make_client, registry_option, sign_key_option
 from nnparts.client.cli.sign import echo_signed
-from nnparts.index import IndexBackend, open_index
 from nnparts.schemas.index_entry import IndexEntry
-from nnparts.schemas.signature import claimed_fingerprint
+
+if TYPE_CHECKING:
+    from nnparts.client.api import Client
 
 
-def _open(registry: str | None) -> IndexBackend:
-    return open_index(registry or None)
+def _client(registry: str | None) -> Client:
+    return make_client(registries=[registry] if registry else ())
 
 
 @click.command("publish")
@@ -31,14 +32,13 @@ def _open(registry: str | None) -> IndexBackend:
 @sign_key_option("--sign-key", "Sign the package first, in place", required=False)
 def publish_command(package: Path, registry: str | None, key: Path | None) -> None:
     """Verify the module package in DIR and publish it (and its package.sig, if signed) to the registry."""
-    from nnparts.client.resolve.publish import publish_package
-
-    index = _open(registry)
-    sign = None if key is None else (lambda folder: echo_signed(folder, key))
-    for entry in publish_package(index, package, before=sign):
+    done = _client(registry).publish(package, sign_key=key)
+    for signed in done.signed:
+        echo_signed(signed)
+    for entry in done.entries:
         click.echo(
             f"published {entry.ref} ({entry.kind}: {', '.join(entry.class_names)}; {_size(entry.bytes)}) "
-            f"to {index.name}"
+            f"to {done.registry}"
         )
 
 
@@ -49,7 +49,7 @@ def publish_command(package: Path, registry: str | None, key: Path | None) -> No
 @registry_option
 def search_command(class_name: str, include_yanked: bool, as_json: bool, registry: str | None) -> None:
     """Find the modules that provide CLASS (a class name or alias, case-insensitive)."""
-    found = _open(registry).search(class_name, include_yanked=include_yanked)
+    found = _client(registry).search(class_name, include_yanked=include_yanked)
     if as_json:
         _echo_json([e.to_dict() for e in found])
         return
@@ -68,10 +68,8 @@ def search_command(class_name: str, include_yanked: bool, as_json: bool, registr
 @registry_option
 def show_command(module_id: str, version: str | None, as_json: bool, registry: str | None) -> None:
     """Show one module: its index entry and its (verified) manifest."""
-    index = _open(registry)
-    entry = index.get(module_id, version)
-    manifest = index.manifest(entry)
-    signer = claimed_fingerprint(index.signature(entry))
+    info = _client(registry).show(module_id, version)
+    entry, manifest, signer = info.entry, info.manifest, info.signer
     if as_json:
         signature = {"signed": signer is not None, "key": signer}
         _echo_json({"entry": entry.to_dict(), "manifest": manifest.to_dict(), "signature": signature})
@@ -99,7 +97,7 @@ def show_command(module_id: str, version: str | None, as_json: bool, registry: s
         ("published", entry.published),
         ("manifest", entry.manifest_sha256),
         ("signature", f"signed by key {signer} (install --trust verifies it)" if signer else "unsigned"),
-        ("registry", index.name),
+        ("registry", info.registry),
     ]
     for need in manifest.requires:
         size = f", {_size(need.bytes)}" if need.bytes is not None else ""
@@ -114,13 +112,13 @@ def show_command(module_id: str, version: str | None, as_json: bool, registry: s
 @registry_option
 def list_command(as_json: bool, registry: str | None) -> None:
     """List every module version in the registry, yanked ones marked."""
-    index = _open(registry)
-    entries = index.list(include_yanked=True)
+    client = _client(registry)
+    entries = client.list_modules(include_yanked=True)
     if as_json:
         _echo_json([e.to_dict() for e in entries])
         return
     if not entries:
-        click.echo(f"no modules in {index.name}", err=True)
+        click.echo(f"no modules in {client.registries[0].name}", err=True)
         return
     headers = ("ID", "VERSION", "CLASSES", *_SUMMARY_HEADERS)
     rows = [(e.id, _version(e), ",".join(e.class_names), *_summary(e)) for e in entries]
@@ -134,10 +132,11 @@ def list_command(as_json: bool, registry: str | None) -> None:
 @registry_option
 def yank_command(module_id: str, version: str | None, reason: str, registry: str | None) -> None:
     """Mark a module version as yanked: hidden from search, still installable by exact version."""
-    index = _open(registry)
-    entry = index.yank(module_id, version, reason)
+    client = _client(registry)
+    entry = client.yank(module_id, version, reason=reason)
     click.echo(
-        f"yanked {entry.ref} in {index.name}" + (f": {entry.yank_reason}" if entry.yank_reason else "")
+        f"yanked {entry.ref} in {client.registries[0].name}"
+        + (f": {entry.yank_reason}" if entry.yank_reason else "")
     )
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from nnparts.client.cli._options import sign_key_option
+from nnparts.client.cli._options import make_client, sign_key_option
+
+if TYPE_CHECKING:
+    from nnparts.client.resolve import Signed
 
 
 @click.command("sign")
@@ -14,14 +18,11 @@ from nnparts.client.cli._options import sign_key_option
 @sign_key_option("--key", "Sign with this PEM private key", required=True)
 def sign_command(package: Path, key: Path) -> None:
     """Sign the module package in DIR (every file, manifest included) into DIR/package.sig."""
-    echo_signed(package, key)
+    echo_signed(make_client().sign(package, key))
 
 
-def echo_signed(package: Path, key: Path) -> None:
-    """Sign ``package`` and say so (shared with ``publish --sign-key``)."""
-    from nnparts.client.trust import sign_package
-    from nnparts.schemas.package import read_manifest
+def echo_signed(signed: Signed) -> None:
+    """Say that a folder was signed (shared with ``publish --sign-key``)."""
+    from nnparts.schemas.signature import SIGNATURE_NAME
 
-    signer = sign_package(package, key)
-    m = read_manifest(package)
-    click.echo(f"signed {m.id}@{m.version} with key {signer.fingerprint} ({package / 'package.sig'})")
+    click.echo(f"signed {signed.ref} with key {signed.signer.fingerprint} ({signed.path / SIGNATURE_NAME})")

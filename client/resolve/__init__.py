@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nnparts.client.resolve.fetch import ModuleInfo, describe_ref, fetch_ref
 from nnparts.client.resolve.installer import (
     InstallResult,
     install,
@@ -11,21 +12,28 @@ from nnparts.client.resolve.installer import (
 )
 from nnparts.client.resolve.lockfile import LockedModule, Lockfile, read_lockfile, write_lockfile
 from nnparts.client.resolve.policy import Constraints, Pick, Plan, Rival, Source, explain, resolve
+from nnparts.client.resolve.publish import Published, Signed, publish_package
 
 __all__ = [
     "Constraints",
     "InstallResult",
     "LockedModule",
     "Lockfile",
+    "ModuleInfo",
     "Pick",
     "Plan",
+    "Published",
     "Rival",
+    "Signed",
     "Source",
+    "describe_ref",
     "explain",
+    "fetch_ref",
     "install",
     "install_frozen",
     "installed_path",
     "installed_root",
+    "publish_package",
     "read_lockfile",
     "resolve",
     "write_lockfile",

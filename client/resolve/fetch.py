@@ -8,13 +8,28 @@ module. Torch-free.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from nnparts.client.home import installed_root
 from nnparts.index.base import IndexBackend
 from nnparts.schemas.errors import IntegrityError, ModuleNotFound, UsageError
 from nnparts.schemas.index_entry import IndexEntry
+from nnparts.schemas.manifest import ModuleManifest
 from nnparts.schemas.package import read_manifest
+from nnparts.schemas.signature import claimed_fingerprint
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """One published module: its index entry, its (verified) manifest, the key fingerprint its
+    ``package.sig`` claims (``None``: unsigned; only an install with trust verifies it) and the
+    name of the registry that holds it."""
+
+    entry: IndexEntry
+    manifest: ModuleManifest
+    signer: str | None
+    registry: str
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -45,6 +60,18 @@ def find_entry(registries: Sequence[IndexBackend], ref: str) -> tuple[IndexBacke
         except ModuleNotFound as err:
             first = first or err
     raise first or ModuleNotFound(ref, hint="pass --registry")
+
+
+def describe_ref(registries: Sequence[IndexBackend], ref: str) -> ModuleInfo:
+    """What the first registry holding ``ref`` publishes under it (nothing is installed).
+
+    Raises:
+        ModuleNotFound: no registry holds it.
+        IntegrityError: the stored manifest differs from its entry's sha256.
+    """
+    backend, entry = find_entry(registries, ref)
+    signer = claimed_fingerprint(backend.signature(entry))
+    return ModuleInfo(entry, backend.manifest(entry), signer, backend.name)
 
 
 def fetch_ref(registries: Sequence[IndexBackend], ref: str, *, root: Path | None = None) -> Path:

@@ -7,14 +7,14 @@ pinned package there (verified) needs no network at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
 from nnparts.client.home import installed_root as installed_root
 from nnparts.client.resolve.lockfile import LockedModule, Lockfile, read_lockfile, write_lockfile
-from nnparts.client.resolve.policy import Constraints, Plan, Source, resolve
+from nnparts.client.resolve.policy import Constraints, Plan, Source, explain, resolve
 from nnparts.client.resolve.staging import PackageGate, StagedInstall
 from nnparts.index.base import IndexBackend
 from nnparts.schemas.errors import IntegrityError, UnknownClass
@@ -30,10 +30,38 @@ def installed_path(manifest_sha: str, root: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class InstallResult:
+    """What an install did.
+
+    ``lock`` is what it pinned (written to ``lock_path`` when one was given); ``paths`` maps every
+    installed package, modules and their trunks, by ``id@version`` to its folder in the cache;
+    ``plan`` is the resolver's choice (``None`` for a frozen install, which chooses nothing);
+    ``fetched`` counts the packages that had to be downloaded (the rest were verified in the cache).
+    Warnings are :class:`~nnparts.schemas.errors.NnpartsWarning` s, raised as they happen.
+    """
+
     lock: Lockfile
-    paths: dict[str, Path]  # module ref (id@version) -> installed package folder
+    paths: Mapping[str, Path]
     plan: Plan | None
-    fetched: int  # packages that had to be downloaded
+    fetched: int
+    lock_path: Path | None = None
+
+    @property
+    def frozen(self) -> bool:
+        """Whether this reinstalled a lock (nothing resolved)."""
+        return self.plan is None
+
+    @property
+    def signed(self) -> int:
+        """Modules whose signature was verified against a trusted key."""
+        return sum(1 for m in self.lock.modules if m.signer is not None)
+
+    def module_paths(self) -> list[Path]:
+        """The installed folder of each locked module, in the lock's order (trunks left out)."""
+        return [self.paths[f"{m.id}@{m.version}"] for m in self.lock.modules]
+
+    def explain(self) -> list[str]:
+        """Why each module was chosen over its rivals, one line each (none for a frozen install)."""
+        return explain(self.plan) if self.plan is not None else []
 
 
 def _sources(requested: Sequence[str], registries: Sequence[IndexBackend]) -> list[Source]:
@@ -88,6 +116,7 @@ def install(
                     registry_url=backend.url,
                     source=partial(_given, backend, entry),
                 )
+                paths[need.ref] = installed_path(need.manifest_sha256, root)
                 trunks[need.manifest_sha256] = _lock_entry(
                     backend,
                     entry,
@@ -116,7 +145,7 @@ def install(
     )
     if lock_path is not None:
         write_lockfile(lock_path, lock)
-    return InstallResult(lock, paths, plan, fetched)
+    return InstallResult(lock, paths, plan, fetched, None if lock_path is None else Path(lock_path))
 
 
 def install_frozen(
@@ -147,7 +176,7 @@ def install_frozen(
                 ref, m.manifest_sha256, registry=m.registry, registry_url=url, source=source, pinned=m.signer
             )
             paths[ref] = installed_path(m.manifest_sha256, root)
-    return InstallResult(lock, paths, None, staged.fetched)
+    return InstallResult(lock, paths, None, staged.fetched, Path(lock_path))
 
 
 def _given(backend: IndexBackend, entry: IndexEntry) -> tuple[IndexBackend, IndexEntry]:
