@@ -30,7 +30,7 @@ def check_images(images: Sequence[str | Path]) -> list[Path]:
 
     Raises:
         FileMissing: a path that is not a file.
-        DataSpecError: a file that is not a readable image.
+        UsageError: a file that is not a readable image.
     """
     paths = [Path(p) for p in images]
     for path in paths:
