@@ -13,16 +13,25 @@ it over a raw loopback socket into a file (``recv_into`` + ``write``, no HTTP pa
 the ceiling of any server for this client; ``pull / client ceiling`` is the registry's own
 efficiency. The server's CPU seconds per pull are read from ``/proc`` (Linux).
 
-    .venv/bin/python bench/registry.py [--quick]
+``--xet-probe`` (also part of the full run) asks whether the Xet protocol could lift the pull to the
+target before anyone builds it into the registry: the same ``hf_hub_download`` with hf_xet enabled
+against a bare Xet responder (:class:`BareXetServer`: HEAD with ``X-Xet-Hash``, the read-token route,
+``/v1/reconstructions/{hash}`` and xorb byte ranges by ``os.sendfile``), side by side with the copy.
+It is the ceiling of any Xet server for this client, as the bare HTTP responder is for plain HTTP.
+
+    .venv/bin/python bench/registry.py [--quick] [--xet-probe]
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import http.client
+import importlib.metadata
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -39,7 +48,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ["HF_TOKEN"] = ""
 
-from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
+from huggingface_hub import CommitOperationAdd, HfApi, constants, hf_hub_download
 
 from nnparts.registry import FilesystemStorage
 from nnparts.registry.storage import RepoImport, RepoKey
@@ -66,15 +75,15 @@ class Server:
         self.proc.wait(10)
 
 
-class BareServer:
-    """The ceiling for the client: HEAD/GET of one file over loopback with ``os.sendfile``, the
-    headers ``hf_hub_download`` needs and nothing else (any path, keep-alive)."""
+class _Responder:
+    """A loopback listener answering each connection in a thread with ``_serve`` (keep-alive)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.size = path, path.stat().st_size
+    def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -86,12 +95,8 @@ class BareServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        head = (
-            f'HTTP/1.1 200 OK\r\nContent-Length: {self.size}\r\nETag: "{"0" * 64}"\r\n'
-            f"X-Repo-Commit: {'0' * 40}\r\nContent-Type: application/octet-stream\r\n\r\n"
-        ).encode()
         buf = b""
-        with conn, open(self.path, "rb") as fh:
+        with conn:
             while True:
                 while b"\r\n\r\n" not in buf:
                     data = conn.recv(65536)
@@ -99,11 +104,41 @@ class BareServer:
                         return
                     buf += data
                 request, buf = buf.split(b"\r\n\r\n", 1)
-                conn.sendall(head)
-                if request.startswith(b"GET"):
-                    sent = 0
-                    while sent < self.size:
-                        sent += os.sendfile(conn.fileno(), fh.fileno(), sent, self.size - sent)
+                self._handle(conn, request)
+
+    def _handle(self, conn: socket.socket, request: bytes) -> None:
+        """Answer one request (its head, without the blank line; no request has a body here)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _sendfile(conn: socket.socket, path: Path, start: int, length: int) -> None:
+        with open(path, "rb") as fh:
+            sent = 0
+            while sent < length:
+                sent += os.sendfile(conn.fileno(), fh.fileno(), start + sent, length - sent)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class BareServer(_Responder):
+    """The ceiling for the client: HEAD/GET of one file over loopback with ``os.sendfile``, the
+    headers ``hf_hub_download`` needs and nothing else (any path, keep-alive)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path, self.size = path, path.stat().st_size
+        self.start()
+
+    def _handle(self, conn: socket.socket, request: bytes) -> None:
+        conn.sendall(
+            (
+                f'HTTP/1.1 200 OK\r\nContent-Length: {self.size}\r\nETag: "{"0" * 64}"\r\n'
+                f"X-Repo-Commit: {'0' * 40}\r\nContent-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+        )
+        if request.startswith(b"GET"):
+            self._sendfile(conn, self.path, 0, self.size)
 
     def raw_get(self, out: Path) -> None:
         """The file over a raw loopback socket into ``out``: no HTTP client at all."""
@@ -122,8 +157,164 @@ class BareServer:
                 fh.write(view[:n])
                 got += n
 
-    def close(self) -> None:
-        self.sock.close()
+
+class BareXetServer(_Responder):
+    """The ceiling for the client's Xet path: one file as uncompressed xorbs, served over loopback.
+
+    Xorb layout (xet-core ``xorb_object``): each chunk is an 8-byte header (version 0, 3-byte LE
+    stored length, scheme 0 = none, 3-byte LE raw length) followed by the raw bytes; up to 1024
+    chunks (64 MiB) per xorb. Chunks here are a fixed 64 KiB (the CDC target size): hf_xet checks
+    only lengths on download (``get_file_term_data``), so boundaries and hashes do not change the
+    client's cost, and the ids below are placeholders. The reconstruction lists one term and one
+    fetch range per ``term_chunks`` chunks so the client can fetch in parallel; V2 answers 404 and
+    the client falls back to V1, as it does against older CAS servers.
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, path: Path, xorb_dir: Path, *, term_chunks: int = 128) -> None:
+        super().__init__()
+        self.size = path.stat().st_size
+        self.xorbs: dict[str, tuple[Path, list[int], list[int]]] = {}
+        with open(path, "rb") as fh:
+            while data := fh.read(1024 * self.CHUNK):
+                xorb_id = f"{len(self.xorbs):064x}"
+                offsets, lengths = [0], []
+                with open(xorb_dir / xorb_id, "wb") as out:
+                    for start in range(0, len(data), self.CHUNK):
+                        chunk = data[start : start + self.CHUNK]
+                        n = len(chunk).to_bytes(3, "little")
+                        out.write(b"\0" + n + b"\0" + n + chunk)
+                        lengths.append(len(chunk))
+                        offsets.append(offsets[-1] + 8 + len(chunk))
+                self.xorbs[xorb_id] = (xorb_dir / xorb_id, offsets, lengths)
+        self.reconstruction = self._reconstruction(term_chunks)
+        self.start()
+
+    def _reconstruction(self, term_chunks: int) -> bytes:
+        terms: list[dict[str, Any]] = []
+        fetch: dict[str, list[dict[str, Any]]] = {}
+        for xorb_id, (_, offsets, lengths) in self.xorbs.items():
+            for s in range(0, len(lengths), term_chunks):
+                e = min(len(lengths), s + term_chunks)
+                chunks = {"start": s, "end": e}
+                terms.append({"hash": xorb_id, "unpacked_length": sum(lengths[s:e]), "range": chunks})
+                fetch.setdefault(xorb_id, []).append(
+                    {
+                        "range": chunks,
+                        "url": f"{self.endpoint}/xorbs/{xorb_id}",
+                        "url_range": {"start": offsets[s], "end": offsets[e] - 1},
+                    }
+                )
+        return json.dumps({"offset_into_first_range": 0, "terms": terms, "fetch_info": fetch}).encode()
+
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[str, bytes, tuple[Path, int, int] | None]:
+        """Status line and headers, a small body, or a (file, start, length) to sendfile."""
+        if "/resolve/" in path and method == "HEAD":
+            return (
+                f'200 OK\r\nContent-Length: {self.size}\r\nETag: "{"0" * 64}"\r\n'
+                f"X-Repo-Commit: {'0' * 40}\r\nX-Xet-Hash: {'ab' * 32}\r\n"
+                f"X-Xet-Refresh-Route: {self.endpoint}/api/models/bench/xet/xet-read-token/main",
+                b"",
+                None,
+            )
+        if "/xet-read-token/" in path:
+            return (
+                f"200 OK\r\nX-Xet-Cas-Url: {self.endpoint}/cas\r\nX-Xet-Access-Token: bench\r\n"
+                f"X-Xet-Token-Expiration: {int(time.time()) + 3600}\r\nContent-Length: 0",
+                b"",
+                None,
+            )
+        if path.startswith("/cas/v1/reconstructions/"):
+            body = self.reconstruction
+            return f"200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}", body, None
+        if path.startswith("/xorbs/") and path[7:] in self.xorbs:
+            xorb = self.xorbs[path[7:]][0]
+            first, last = (int(v) for v in headers["range"].split("=", 1)[1].split("-"))
+            total = xorb.stat().st_size
+            return (
+                f"206 Partial Content\r\nContent-Range: bytes {first}-{last}/{total}\r\n"
+                f"Content-Length: {last - first + 1}",
+                b"",
+                (xorb, first, last - first + 1),
+            )
+        return "404 Not Found\r\nContent-Length: 0", b"", None
+
+    def _handle(self, conn: socket.socket, request: bytes) -> None:
+        lines = request.decode("latin-1").split("\r\n")
+        method, path = lines[0].split(" ")[:2]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        status, body, span = self._answer(method, path, headers)
+        conn.sendall(f"HTTP/1.1 {status}\r\n\r\n".encode() + body)
+        if span is not None:
+            self._sendfile(conn, *span)
+
+
+def bench_xet_probe(work: Path, size_mb: int, pulls: int = 5) -> dict[str, Any]:
+    """``hf_hub_download`` through hf_xet from :class:`BareXetServer` vs ``shutil.copyfile``.
+
+    hf_xet's disk chunk cache is off and its cache folder is ``work`` (no trace in ``HF_HOME``); each
+    pull gets a fresh ``cache_dir``, so the hub's shared blob store never answers for the network.
+    The first pull is compared byte for byte with the source. CPU is this process's (client and the
+    responder thread, whose ``sendfile`` costs about 0.02 s per 100 MB), next to the copy's: the
+    CPU ratio does not move with other load on the machine, the wall-clock ratio does (so the 1-minute
+    load average before the probe is recorded too). ``cpu_bound_ratio`` = cores x copy CPU / pull CPU
+    is what the pull would reach if it kept every core busy and nothing else ran (the copy is one
+    CPU-bound ``sendfile``): an upper bound that holds on a shared machine.
+    """
+    data_file = work / "xet-weights.bin"
+    with open(data_file, "wb") as fh:
+        for _ in range(size_mb):
+            fh.write(os.urandom(MB))
+    (work / "xorbs").mkdir()
+    bare = BareXetServer(data_file, work / "xorbs")
+    os.environ["HF_XET_CHUNK_CACHE_SIZE_BYTES"] = "0"
+    os.environ["HF_XET_CACHE"] = str(work / "xet-cache")
+    disabled, constants.HF_HUB_DISABLE_XET = constants.HF_HUB_DISABLE_XET, False
+    times, copies, cpus, copy_cpus = [], [], [], []
+    load = os.getloadavg()[0]
+    try:
+        for i in range(pulls):
+            cache = work / f"xet{i}"
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.perf_counter()
+            path = hf_hub_download(
+                "bench/xet", "weights.bin", endpoint=bare.endpoint, token=False, cache_dir=cache
+            )
+            times.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            cpus.append(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
+            if i == 0 and not filecmp.cmp(path, data_file, shallow=False):
+                raise AssertionError("the Xet download differs from the source file")
+            shutil.rmtree(cache)
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.perf_counter()
+            shutil.copyfile(data_file, work / "copy.bin")
+            copies.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            copy_cpus.append(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
+            (work / "copy.bin").unlink()
+    finally:
+        constants.HF_HUB_DISABLE_XET = disabled
+        bare.close()
+    xet_mbs = size_mb / statistics.median(times)
+    copy_mbs = size_mb / statistics.median(copies)
+    cpu, copy_cpu = statistics.median(cpus), statistics.median(copy_cpus)
+    return {
+        "size_mb": size_mb,
+        "hf_xet": importlib.metadata.version("hf_xet"),
+        "xet_pull_mb_s": round(xet_mbs, 1),
+        "copy_mb_s": round(copy_mbs, 1),
+        "ratio": round(xet_mbs / copy_mbs, 3),
+        "cpu_s_per_pull": round(cpu, 3),
+        "copy_cpu_s": round(copy_cpu, 3),
+        "cpu_bound_ratio": round((os.cpu_count() or 1) * copy_cpu / cpu, 3),
+        "pull_s": round(statistics.median(times), 3),
+        "pulls": pulls,
+        "loadavg_1m_before": round(load, 2),
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -323,11 +514,24 @@ def bench_load(server: Server, seconds: float, clients: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes")
+    parser.add_argument(
+        "--xet-probe", action="store_true", help="only the hf_xet pull from a bare Xet responder (seconds)"
+    )
     args = parser.parse_args()
     quick = args.quick
-    results: dict[str, Any] = {"quick": quick, "cpu_count": os.cpu_count()}
+    results: dict[str, Any]
+    if args.xet_probe:
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        with tempfile.TemporaryDirectory(prefix="nnparts-bench-") as tmp:
+            results["xet_probe"] = bench_xet_probe(Path(tmp), 100)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(render_xet_probe(results["xet_probe"]))
+        return
+    results = {"quick": quick, "cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="nnparts-bench-") as tmp:
         work = Path(tmp)
+        results["xet_probe"] = bench_xet_probe(work, 100)
         root = work / "root"
         server = Server(root)
         try:
@@ -355,6 +559,7 @@ def render(r: dict[str, Any]) -> str:
         f"| pull / client ceiling | {p['pull_vs_ceiling']:.0%} | |",
         f"| raw loopback socket -> file (no HTTP client) | {p['raw_socket_mb_s']} MB/s | |",
         f"| server CPU per pull | {p['server_cpu_s_per_pull']} s of {p['pull_s']} s | |",
+        *render_xet_probe(r["xet_probe"]).splitlines()[2:],
         f"| publish rate | {pub['commits_per_s']} commits/s ({pub['commits']} commits) | |",
     ]
     for row in r["search"]:
@@ -372,6 +577,21 @@ def render(r: dict[str, Any]) -> str:
         f"p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, {load['errors']} errors | 0 errors |"
     )
     return "\n".join(lines)
+
+
+def render_xet_probe(x: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            "| metric | value | target |",
+            "|---|---|---|",
+            f"| pull {x['size_mb']} MB via hf_hub_download + hf_xet {x['hf_xet']} from a bare Xet responder "
+            f"(Xet ceiling) | {x['xet_pull_mb_s']} MB/s ({x['ratio']:.0%} of copy {x['copy_mb_s']} MB/s) "
+            "| >= 50% |",
+            f"| CPU per Xet pull (client + responder) | {x['cpu_s_per_pull']} s of {x['pull_s']} s "
+            f"(copy: {x['copy_cpu_s']} s; load {x['loadavg_1m_before']} before) | |",
+            f"| Xet pull / copy if every core ran the pull (CPU bound) | {x['cpu_bound_ratio']:.0%} | >= 50% |",
+        ]
+    )
 
 
 if __name__ == "__main__":
