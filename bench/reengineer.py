@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/reengineer.py --quick        # scaled down: within 15 min on 2 CPU cores
     .venv/bin/python bench/reengineer.py --scale cpu    # every class, full test halves, short search
-                                                        # (~11 min a sub-model with distillation on 2 cores)
+                                                        # (~4 min a sub-model on 2 cores; ~75 min in all)
     .venv/bin/python bench/reengineer.py --scale cpu --classes deer,frog --di-seeds 1   # a partial run
     .venv/bin/python bench/reengineer.py                # full: longer search, every class at both granularities (GPU)
 
@@ -59,11 +59,11 @@ SCALES: dict[str, dict[str, Any]] = {
         "di_train": 2500, "di_test": 300, "di_epochs": 2, "di_search_epochs": 4, "di_seeds": 1,
     },
     "cpu": {
-        "max_train": None, "max_val": 1000, "max_test": None, "max_train_multi": 9000, "epochs": 8,
-        "lr_mask": 0.05, "fine_tune": True, "fine_tune_epochs": 6, "augment": True, "channel_classes": 3,
+        "max_train": 7000, "max_val": 1000, "max_test": None, "max_train_multi": 7000, "epochs": 3,
+        "lr_mask": 0.05, "fine_tune": True, "fine_tune_epochs": 2, "augment": True, "channel_classes": 3,
         "allocation": "erk", "search_kd": 1.0, "channel_flops": 0.3, "repeat_classes": ["cat", "deer"],
         "allocation_classes": ["airplane", "cat"],
-        "latency_seconds": 0.5, "di_train": 10000, "di_test": 1000, "di_epochs": 2, "di_search_epochs": 5, "di_seeds": 3,
+        "latency_seconds": 0.5, "di_train": 5000, "di_test": 1000, "di_epochs": 2, "di_search_epochs": 3, "di_seeds": 3,
     },
     "full": {
         "max_train": None, "max_val": None, "max_test": None, "max_train_multi": None, "epochs": 30,
@@ -94,12 +94,12 @@ def run_one(
 ) -> dict[str, Any]:
     cap = cfg["max_train"] if len(targets) == 1 else cfg["max_train_multi"]
     params = {"max_train": cap, "max_val": cfg["max_val"], "max_test": cfg["max_test"]}
-    # a channel sub-model fine-tunes physically smaller (~1/3 of the FLOPs): more epochs for the same time
-    params |= {"fine_tune_epochs": cfg["fine_tune_epochs"] * (2 if granularity == "channel" else 1)}
+    # a channel sub-model fine-tunes physically smaller (~1/3 of the FLOPs): 3x the epochs for the same time
+    params |= {"fine_tune_epochs": cfg["fine_tune_epochs"] * (3 if granularity == "channel" else 1)}
     if cfg["augment"]:  # random crops (pad 4) and flips, as the CIFAR-10 fixtures were trained
         params |= {"augment_pad": 4, "augment_flip": True}
     allocation = allocation or cfg["allocation"]
-    params |= {"allocation": allocation, "search_kd": cfg["search_kd"]}
+    params |= {"allocation": allocation, "search_kd": cfg["search_kd"]} | cfg.get("seam_params", {})
     retention = 0.1 if granularity == "weight" else cfg["channel_flops"]
     cost = "params" if granularity == "weight" else "flops"
     start = time.perf_counter()
@@ -450,10 +450,12 @@ def main() -> None:
             "quick": "--quick: target-problem train/val/test capped (stratified, seeded), a few epochs, channel "
             "granularity on the first classes only, crop+flip augmentation; numbers are a smoke-scale "
             "measurement.",
-            "cpu": f"--scale cpu: full binary train problems (multi-class and defect inheritance capped at "
-            f"9000 / 10000 images, stratified, seeded), {cfg['epochs']} search epochs (distillation weight "
+            "cpu": f"--scale cpu: target-problem train sets capped at {cfg['max_train']} images (multi-class "
+            f"{cfg['max_train_multi']}, defect inheritance {cfg['di_train']}; stratified, seeded), "
+            f"{cfg['epochs']} search epochs (the first fits the head only; distillation weight "
             f"{cfg['search_kd']} in the search) and {cfg['fine_tune_epochs']} fine-tuning epochs with masks "
-            "fixed (channel: twice as many, on the extracted network), CE + distillation from the origin "
+            "fixed (channel: channels chosen once by Fisher importance, then 3x the epochs on the "
+            "extracted network), CE + distillation from the origin "
             "(T 4), AdamW one-cycle 2e-3, crop+flip augmentation; biases never masked; val capped at 1000 "
             f"images, channel granularity at {cfg['channel_flops']} of the FLOPs on the first "
             f"{cfg['channel_classes']} classes, {cfg['repeat_classes']} repeated with seed 1, the other "

@@ -9,7 +9,8 @@ The extractor registered as ``"seam"`` takes the origin and the target classes a
 2. **Head.** ``ReLU -> Linear(origin classes -> k)`` appended to the origin logits as IR nodes.
 3. **Mask search** (:mod:`seam_search`) at ``weight`` (SeaM), ``kernel`` or ``channel`` granularity
    (:mod:`seam_masks`) over conv and linear weights (biases are never masked), selection on the
-   validation split.
+   validation split; at channel granularity by default a one-shot selection by Fisher importance
+   instead (:mod:`seam_channels`: the search collapses there).
 4. **Fine-tuning** with the masks fixed, by distillation from the origin on the target problem
    (:func:`problem_teacher`), when ``fine_tune_epochs`` > 0.
 5. **Physical extraction** (:mod:`seam_extract`): channels left without weights are removed
@@ -18,7 +19,9 @@ The extractor registered as ``"seam"`` takes the origin and the target classes a
 ``settings.params`` keys: ``granularity``, ``cost`` (``params``/``flops``), ``allocation``
 (``erk``/``global``), ``alpha``, ``lr_mask``, ``lr_head``, ``epochs``, ``batch``,
 ``target_retention``, ``anneal``, ``tol``, ``fine_tune_epochs``, ``lr_fine_tune``, ``kd_weight``,
-``kd_temperature``, ``search_kd`` (distillation weight in the search; 0: SeaM's CE alone), ``init`` (score init: a number, or ``magnitude``, the default with a target
+``kd_temperature``, ``search_kd`` (distillation weight in the search; 0: SeaM's CE alone),
+``channel_selection`` (channel granularity with a target retention: ``fisher``, the default,
+one-shot Fisher importance (:mod:`seam_channels`), or ``search``, SeaM's mask search), ``init`` (score init: a number, or ``magnitude``, the default with a target
 retention; SeaM's 1.0 otherwise), ``max_train`` / ``max_val`` (caps on the target problem's
 train / val images, stratified and seeded).
 """
@@ -40,6 +43,7 @@ from nnparts.client.extract.base import (
     register_extractor,
 )
 from nnparts.client.extract.channels import RESIDUAL_POLICY, analyse_channels
+from nnparts.client.extract.seam_channels import fisher_channels
 from nnparts.client.extract.seam_extract import HEAD_FC, extract_masked, with_seam_head
 from nnparts.client.extract.seam_masks import SeamMasks
 from nnparts.client.extract.seam_search import SeamConfig, Teacher, fine_tune, search
@@ -52,6 +56,8 @@ from nnparts.schemas.manifest import Calibration, ClassEntry, MaskInfo
 OTHER = "other"
 #: per-layer allocation of weight/kernel retention (chosen by bench/reengineer.py, see the README)
 DEFAULT_ALLOCATION = "erk"
+#: how channel-granularity sub-models choose their channels (see :mod:`seam_channels`)
+CHANNEL_SELECTIONS = ("fisher", "search")
 
 
 @dataclass(frozen=True)
@@ -237,17 +243,37 @@ def run_seam(
         allocation=allocation,
     )  # fmt: skip
     teacher = problem_teacher(base_net.to(settings.device), tr)
-    result = search(
-        masks,
-        HEAD_FC,
-        tr.data,
-        va.data,
-        cfg,
-        baseline=baseline,
-        teacher=teacher,
-        device=settings.device,
-        progress=settings.progress,
-    )
+    # without a retention goal there is nothing to size a one-shot selection by: SeaM's search
+    fisher_ok = granularity == "channel" and cfg.target_retention is not None
+    selection = str(params.get("channel_selection", "fisher" if fisher_ok else "search"))
+    if selection not in CHANNEL_SELECTIONS or (selection == "fisher" and not fisher_ok):
+        raise UsageError(
+            f"channel selection {selection!r} does not apply here",
+            hint="use fisher (channel granularity with a target retention) or search",
+        )
+    if selection == "fisher":
+        result = fisher_channels(
+            masks,
+            HEAD_FC,
+            tr.data,
+            va.data,
+            cfg,
+            teacher=teacher,
+            device=settings.device,
+            progress=settings.progress,
+        )
+    else:
+        result = search(
+            masks,
+            HEAD_FC,
+            tr.data,
+            va.data,
+            cfg,
+            baseline=baseline,
+            teacher=teacher,
+            device=settings.device,
+            progress=settings.progress,
+        )
     kept, total = masks.kept_entries()
     # weight/kernel: fine-tune under the masks, then extract; channel: extract, then fine-tune the small net
     tuned: dict[str, object] | None = None
@@ -286,6 +312,7 @@ def run_seam(
             "granularity": granularity,
             "cost": masks.cost,
             "allocation": allocation,
+            "selection": selection,
             "retention_counts": "conv and linear weights (biases never masked)",
             "labels": list(tr.names),
             **{f.name: getattr(cfg, f.name) for f in fields(SeamConfig)},

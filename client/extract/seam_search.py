@@ -90,7 +90,7 @@ class SeamConfig:
         return Augment(pad=self.augment_pad, hflip=self.augment_flip)
 
 
-def _batch(
+def train_batch(
     train: TensorData, b: torch.Tensor, cfg: SeamConfig, gen: torch.Generator, device: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     x = train.x[b]
@@ -148,7 +148,7 @@ def masked_accuracy(masks: SeamMasks, data: TensorData, batch: int, device: str)
     return correct / max(len(data), 1)
 
 
-def _head_state(masks: SeamMasks, head: str) -> dict[str, torch.Tensor]:
+def head_state(masks: SeamMasks, head: str) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in masks.net.layers[layer_key(head)].state_dict().items()}
 
 
@@ -218,7 +218,7 @@ def search(
         train_mask = epoch % 5 != 0
         perm = torch.randperm(len(train), generator=gen)
         for i in range(0, len(perm), cfg.batch):
-            x, y = _batch(train, perm[i : i + cfg.batch], cfg, gen, device)
+            x, y = train_batch(train, perm[i : i + cfg.batch], cfg, gen, device)
             m, g = masks.masks(detach=not train_mask), masks.gates(detach=not train_mask)
             out = masks(x, m, g)
             loss = F.cross_entropy(out, y)
@@ -244,7 +244,7 @@ def search(
             kept / total,
             goal,
             masks.snapshot(),
-            _head_state(masks, head),
+            head_state(masks, head),
         )
         history.append(cand)
         bar.set_postfix(acc=f"{cand.val_acc:.3f}", ret=f"{cand.retention:.3f}")

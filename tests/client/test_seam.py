@@ -317,3 +317,38 @@ def test_problem_logits_are_the_origins_view_of_the_target_problem() -> None:
     assert torch.allclose(torch.softmax(two, 1), torch.stack([p, 1 - p], 1), atol=1e-6)
     multi = target_problem(TensorData(x, torch.tensor([3, 1, 3, 1, 0, 2])), [3, 1], names)
     assert torch.equal(problem_logits(logits, multi), logits[:, [3, 1]])
+
+
+def test_fisher_channels_keep_an_equal_share_of_the_most_important_channels_within_the_goal() -> None:
+    from nnparts.client.extract import seam_channels
+    from nnparts.client.extract.importance import variable_groups
+
+    masks, x = _tiny("channel", seed=7)
+    masks.cost = "params"
+    y = torch.randint(0, 2, (16,), generator=torch.Generator().manual_seed(8))
+    data = TensorData(x, y)
+    cfg = SeamConfig(target_retention=0.7, batch=8, lr_head=0.05)
+    seen: list[torch.Tensor] = []
+    real = seam_channels.fisher_importance
+
+    def spy(*args: object, **kwargs: object) -> torch.Tensor:
+        seen.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return seen[-1]
+
+    seam_channels.fisher_importance = spy  # type: ignore[assignment]
+    try:
+        result = seam_channels.fisher_channels(masks, "seam_head.fc", data, data, cfg)
+    finally:
+        seam_channels.fisher_importance = real
+    assert masks.plan is not None and len(seen) == 1
+    reached = masks.hard_retention()
+    assert 0.6 <= reached <= 0.7 + 1e-6 and result.selected.retention == pytest.approx(reached, abs=1e-6)
+    keep = masks.snapshot()["vars"].numpy()
+    importance = seen[0].numpy()
+    groups = variable_groups(masks.plan)
+    shares = [keep[g].mean() for g in groups if len(g) > 1]
+    assert max(shares) - min(shares) <= 0.5 and 0 < min(shares) < 1
+    for g in groups:  # each group keeps its most important channels
+        kept, cut = importance[g][keep[g]], importance[g][~keep[g]]
+        if len(kept) and len(cut):
+            assert kept.min() >= cut.max()
