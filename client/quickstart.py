@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from nnparts.client.assemble.build import assemble_from_lock, evaluate_assembly
+from nnparts.client.assemble.build import assemble_paths, evaluate_assembly
 from nnparts.client.assemble.package import load_assembly
 from nnparts.client.data import load_split
 from nnparts.client.extract.base import ExtractSettings
@@ -124,11 +124,34 @@ def run_quickstart(
     workdir: Path,
     registry: IndexBackend,
     *,
+    cache: Path | None = None,
     device: str = "cpu",
     epochs: int = 30,
     tune_epochs: float = 3.0,
     progress: bool = True,
     log: Any = print,
+) -> QuickstartReport:
+    """Run the quickstart under ``workdir``, publishing to ``registry`` and installing into the
+    install cache ``cache`` (default: ``$NNPARTS_HOME/installed``); on the CPU with one torch thread
+    (tiny networks: one thread beats threads that contend), restored afterwards."""
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(1)
+    try:
+        return _run(workdir, registry, cache, device, epochs, tune_epochs, progress, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(
+    workdir: Path,
+    registry: IndexBackend,
+    cache: Path | None,
+    device: str,
+    epochs: int,
+    tune_epochs: float,
+    progress: bool,
+    log: Any,
 ) -> QuickstartReport:
     report = QuickstartReport()
     t0 = time.perf_counter()
@@ -179,12 +202,20 @@ def run_quickstart(
     wanted = [c for group in GROUPS.values() for c in group]
     log(f"[4/5] installing digits {' '.join(wanted)} by class name")
     lock = workdir / "nnparts.lock"
-    install(wanted, [registry], lock_path=lock)
+    installed = install(wanted, [registry], lock_path=lock, root=cache)
     log("[5/5] assembling a 0-9 classifier from the lock (zero-shot, then with a few-shot stitching head)")
-    assembly_dir = assemble_from_lock(lock, workdir / "assembled-digits", name="digits-0to9", overwrite=True)
+    paths, requested = installed.module_paths(), installed.lock.requested
+    assembly_dir = assemble_paths(
+        paths, workdir / "assembled-digits", requested=requested, name="digits-0to9", overwrite=True
+    )
     report.assembled = evaluate_assembly(load_assembly(assembly_dir), ["digits"])
-    stitched_dir = assemble_from_lock(
-        lock, workdir / "assembled-digits-stitched", name="digits-0to9", calibrate=["digits"], overwrite=True
+    stitched_dir = assemble_paths(
+        paths,
+        workdir / "assembled-digits-stitched",
+        requested=requested,
+        name="digits-0to9",
+        calibrate=["digits"],
+        overwrite=True,
     )
     report.stitched = evaluate_assembly(load_assembly(stitched_dir), ["digits"])
     report.lock, report.assembly = lock, stitched_dir
