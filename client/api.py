@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +49,6 @@ if TYPE_CHECKING:  # torch loads when a method needs it: the registry verbs stay
     from nnparts.client.trust import BundleReport
     from nnparts.client.zoo.meta import ModelMeta
 
-#: keyword arguments of :meth:`Client.reengineer` that are named parameters of the pipeline
-_REENGINEER_NAMED = frozenset(
-    {"granularity", "target_retention", "alpha", "lr_mask", "epochs", "fine_tune", "cost", "measure_latency"}
-)
 #: :meth:`Client.reengineer`'s ``augment`` names -> the pipeline's training-batch augmentation knobs
 _REENGINEER_AUGMENTS: Mapping[str, Mapping[str, Any]] = {
     "none": {},
@@ -130,6 +126,44 @@ def input_spec(value: InputSpec | Mapping[str, Any], *, what: str = "input") -> 
         ) from exc
 
 
+def input_shape(value: str | Sequence[int] | None) -> tuple[int, int, int] | None:
+    """An input-shape constraint as (C, H, W), from the text ``CxHxW`` (as ``--input``) or three ints.
+
+    Raises:
+        UsageError: anything else.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        parts = value.lower().split("x") if isinstance(value, str) else list(value)
+        c, h, w = (int(v) for v in parts)
+    except (TypeError, ValueError):
+        raise UsageError(f"--input {value!r} is not CxHxW", hint="e.g. --input 3x32x32") from None
+    return c, h, w
+
+
+def split_names(values: str | Sequence[str] | None) -> list[str] | None:
+    """Class names from ``values`` (a name, or several; each may be comma-separated, as repeated
+    ``--classes`` options are): blanks dropped, None when none is left."""
+    if values is None:
+        return None
+    items = [values] if isinstance(values, str) else list(values)
+    names = [n.strip() for item in items for n in item.split(",") if n.strip()]
+    return names or None
+
+
+def _check_decision(abstain: float | None, rule: str) -> None:
+    """Refuse an assembly's decision settings before anything is read: ``abstain`` must be a
+    probability in (0, 1), ``rule`` a known decision rule."""
+    from nnparts.client.assemble.runtime import RULES
+    from nnparts.client.extract.decompose_settings import in_range
+
+    if abstain is not None:
+        in_range("--abstain", abstain, high=1.0, high_open=True, what="a probability")
+    if rule not in RULES:
+        raise UsageError(f"unknown decision rule {rule!r}", hint=f"use one of {', '.join(RULES)}")
+
+
 class Client:
     """nnparts for scripts and notebooks.
 
@@ -156,7 +190,7 @@ class Client:
         progress: bool = True,
     ) -> None:
         if batch_size < 1:
-            raise UsageError(f"batch_size must be positive, got {batch_size}")
+            raise UsageError(f"--batch-size must be positive, got {batch_size}")
         self.home = Path(home).expanduser() if home is not None else nnparts_home()
         self._device = check_device(device)
         self._resolved: str | None = None
@@ -199,7 +233,7 @@ class Client:
         module_or_weights: nn.Module | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         name: str | None = None,
-        classes: Sequence[str] | None = None,
+        classes: str | Sequence[str] | None = None,
         input: InputSpec | Mapping[str, Any] | None = None,
         arch: str | None = None,
         arch_kwargs: Mapping[str, Any] | None = None,
@@ -216,7 +250,8 @@ class Client:
         required) or safetensors file(s) (several for a sharded state dict), as
         ``nnparts model import``: ``arch`` names the architecture, ``meta`` a fixture-style JSON
         (classes, input, accuracy ...) that explicit arguments override. ``input`` takes the mapping
-        ``--input-spec`` takes: channels, height, width, mean, std.
+        ``--input-spec`` takes: channels, height, width, mean, std. ``classes``: names in output
+        order (each may be comma-separated).
 
         Raises:
             UsageError: no class names or input spec for a module, neither ``name`` nor ``out``,
@@ -235,8 +270,9 @@ class Client:
             raise UsageError("an origin package needs name= or out=", hint="e.g. name='my-cnn'")
         target = Path(out) if out is not None else self.home / "origins" / str(name)
         spec = input_spec(input) if input is not None else None
+        names = split_names(classes)
         if isinstance(module_or_weights, nn.Module):
-            if not classes or spec is None:
+            if not names or spec is None:
                 raise UsageError(
                     "importing an nn.Module needs classes= and input=",
                     hint="e.g. input={'channels': 1, 'height': 8, 'width': 8, 'mean': [0.5], 'std': [0.5]}",
@@ -248,7 +284,7 @@ class Client:
                 name=name or target.name,
                 architecture=GRAPH_ARCHITECTURE,
                 arch_kwargs={"graph": traced.graph.to_dict()},
-                classes=list(classes),
+                classes=names,
                 dataset=dataset or "unknown",
                 input_spec=spec,
                 license=license or "",
@@ -263,7 +299,7 @@ class Client:
                 out_dir=target,
                 arch_kwargs=arch_kwargs,
                 meta_json=None if meta is None else Path(meta),
-                classes=classes,
+                classes=names,
                 name=name,
                 dataset=dataset,
                 input_spec=spec,
@@ -284,22 +320,38 @@ class Client:
         origin: Origin | str | os.PathLike[str],
         data: str | DataSpec,
         *,
-        classes: Sequence[str] | None = None,
+        classes: str | Sequence[str] | None = None,
         out: str | os.PathLike[str] | None = None,
-        method: str = "trunk",
+        method: str = "channel",
+        trunk: str | float | None = "auto",
+        trunk_goal: float | None = None,
+        flops_goal: float | None = None,
+        epochs: float | None = None,
+        augment: str | None = None,
         version: str = "1.0.0",
         seed: int = 0,
         overwrite: bool = False,
-        **settings: Any,
     ) -> list[Package]:
-        """Cut one module per class (default: a shared trunk package plus one class module each).
+        """Cut one module per class (``classes``: names, each may be comma-separated; default all).
 
-        ``settings`` are the method's parameters (``tail_epochs``, ``trunk_epochs``, ``tail_goal``,
-        ``augment`` ...). Default ``out``: ``home/modules/<origin name>``. Selection uses train and
-        val only; every module is measured on test. Warns (:class:`~nnparts.schemas.errors.NnpartsWarning`) when the
+        ``method``, ``trunk``, ``trunk_goal``, ``flops_goal``, ``epochs`` and ``augment`` are the
+        ``nnparts decompose`` options, checked as
+        :class:`~nnparts.client.extract.decompose_settings.DecomposeSettings` before anything loads
+        (``channel``, the default: a shared trunk package plus one class module each). Default
+        ``out``: ``home/modules/<origin name>``. Selection uses train and val only; every module is
+        measured on test. Warns (:class:`~nnparts.schemas.errors.NnpartsWarning`) when the
         origin's ``training.train_examples`` says it was trained on the val carved from train
         (then pass ``?val=test``).
+
+        Raises:
+            UsageError: a setting out of range (the message names the option and the value).
+            UnknownClass: a class the origin does not know.
         """
+        from nnparts.client.extract.decompose_settings import DecomposeSettings
+
+        chosen = DecomposeSettings(method, trunk, trunk_goal, flops_goal, epochs, augment)
+        spec = str(check_spec(data))
+
         from nnparts.client.extract.base import ExtractSettings
         from nnparts.client.extract.pipeline import decompose
         from nnparts.client.pack.build import slug
@@ -308,11 +360,11 @@ class Client:
         target = Path(out) if out is not None else self.home / "modules" / slug(self.origin(source).name)
         written = decompose(
             source,
-            str(check_spec(data)),
+            spec,
             target,
-            classes=classes,
-            method=method,
-            settings=self._settings(ExtractSettings, seed, settings),
+            classes=split_names(classes),
+            method=chosen.extractor,
+            settings=self._settings(ExtractSettings, seed, chosen.params()),
             version=version,
             overwrite=overwrite,
         )
@@ -325,48 +377,86 @@ class Client:
         target: str | Sequence[str],
         *,
         out: str | os.PathLike[str] | None = None,
+        granularity: str | None = None,
+        target_retention: float | None = None,
+        alpha: float | None = None,
+        lr_mask: float | None = None,
+        epochs: int | None = None,
+        fine_tune: bool = False,
+        cost: str | None = None,
+        augment: str = "none",
+        allocation: str | None = None,
+        max_train: int | None = None,
+        measure_latency: bool = True,
         version: str = "1.0.0",
         seed: int = 0,
         overwrite: bool = False,
-        augment: str = "none",
-        allocation: str | None = None,
-        **options: Any,
     ) -> Package:
-        """Re-engineer a sub-model for ``target`` classes (SeaM).
+        """Re-engineer a sub-model for the ``target`` classes (SeaM; names, each may be
+        comma-separated; one class: a binary sub-model), as ``nnparts reengineer`` (its options
+        are these keywords).
 
-        ``augment``: training-batch augmentation in search and fine-tuning, ``none``, ``crop``
-        (4-pixel reflect pad) or ``crop+flip``; ``allocation``: how weight/kernel retention is split
-        over layers, ``erk`` or ``global`` (default: the pipeline's). ``options``: ``granularity``,
-        ``target_retention``, ``alpha``, ``lr_mask``, ``epochs``, ``fine_tune``, ``cost``,
-        ``measure_latency`` and the pipeline's extra knobs (``max_train``, ``augment_pad`` ...).
+        ``granularity``: ``weight``, ``kernel`` or ``channel``; ``target_retention``: prune to
+        exactly this retention in (0, 1); ``alpha``: weight of the retention loss (>= 0);
+        ``lr_mask``: Adam learning rate of the scores (> 0); ``epochs``: search epochs;
+        ``fine_tune``: fine-tune the kept weights, masks enforced; ``cost``: ``params`` or
+        ``flops`` (None: the pipeline's defaults, which ``nnparts reengineer --help`` shows); ``augment``: training-batch augmentation in search and fine-tuning, ``none``,
+        ``crop`` (4-pixel reflect pad) or ``crop+flip``; ``allocation``: how weight/kernel
+        retention is split over layers, ``erk`` or ``global`` (default: the pipeline's);
+        ``max_train``: cap on training images of the target problem.
 
         Raises:
-            UsageError: an unknown augment, allocation, granularity or cost; a retention outside
-                (0, 1); no epochs; an existing ``out``.
+            UsageError: an unknown augment, allocation, granularity or cost; a number out of range
+                (the message names the option and the value); an existing ``out``.
             UnknownClass: a target the origin does not know.
         """
-        from nnparts.client.extract.base import ExtractSettings
-        from nnparts.client.extract.reengineer_pipeline import reengineer
+        from nnparts.client.extract.decompose_settings import fraction, in_range, positive_int
         from nnparts.client.extract.seam_masks import ALLOCATIONS
-        from nnparts.client.pack.build import slug
 
         if augment not in _REENGINEER_AUGMENTS:
             raise UsageError(f"unknown augment {augment!r}", hint="use none, crop or crop+flip")
         if allocation is not None and allocation not in ALLOCATIONS:
             raise UsageError(f"unknown allocation {allocation!r}", hint="use erk or global")
-        targets = [target] if isinstance(target, str) else list(target)
-        source = self._origin_path(origin)
-        named = {k: v for k, v in options.items() if k in _REENGINEER_NAMED}
-        extra = {k: v for k, v in options.items() if k not in _REENGINEER_NAMED}
-        extra |= dict(_REENGINEER_AUGMENTS[augment])
+        if alpha is not None:
+            in_range("--alpha", alpha, low_open=False)
+        if lr_mask is not None:
+            in_range("--lr-mask", lr_mask)
+        if epochs is not None:
+            positive_int("--epochs", epochs)
+        if target_retention is not None:
+            fraction("--target-retention", target_retention, high_open=True)
+        given = {
+            "granularity": granularity,
+            "alpha": alpha,
+            "lr_mask": lr_mask,
+            "epochs": epochs,
+            "cost": cost,
+        }
+        named: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        extra: dict[str, Any] = dict(_REENGINEER_AUGMENTS[augment])
+        if max_train is not None:
+            extra["max_train"] = positive_int("--max-train", max_train)
         if allocation is not None:
             extra["allocation"] = allocation
+        targets = split_names(target)
+        if targets is None:
+            raise UsageError(f"--target {target!r} names no class", hint="e.g. --target cat,dog")
+        spec = str(check_spec(data))
+
+        from nnparts.client.extract.base import ExtractSettings
+        from nnparts.client.extract.reengineer_pipeline import reengineer
+        from nnparts.client.pack.build import slug
+
+        source = self._origin_path(origin)
         default = self.home / "submodels" / f"{slug(self.origin(source).name)}-{slug('-'.join(targets))}"
         written = reengineer(
             source,
-            str(check_spec(data)),
+            spec,
             Path(out) if out is not None else default,
             targets=targets,
+            target_retention=target_retention,
+            fine_tune=fine_tune,
+            measure_latency=measure_latency,
             settings=self._settings(ExtractSettings, seed, extra),
             version=version,
             overwrite=overwrite,
@@ -459,39 +549,47 @@ class Client:
 
     def install(
         self,
-        classes: Sequence[str] = (),
+        classes: str | Sequence[str] = (),
         *,
         lock: str | os.PathLike[str] | None = None,
         frozen: bool = False,
         trust: Sequence[str | os.PathLike[str]] = (),
-        **constraints: Any,
+        min_accuracy: float = 0.0,
+        max_density: float = 1.0,
+        prefer: str | None = None,
+        input: str | tuple[int, int, int] | None = None,
     ) -> InstallResult:
         """Resolve ``classes`` across the registries, install the chosen modules and their trunks
         (verified, all or nothing) and pin them in a lock (written to ``lock`` when given).
 
-        ``constraints``: ``min_accuracy``, ``max_density``, ``prefer``, ``input`` (C, H, W).
+        Constraints (:class:`~nnparts.client.resolve.Constraints`): ``min_accuracy``,
+        ``max_density``, ``prefer`` (an origin), ``input`` (C, H, W, or the text ``CxHxW``).
         ``frozen``: reinstall exactly what the lock file ``lock`` pins instead, offline when the
         cache holds it (else from the lock's own registries, then :attr:`registries`). ``trust``:
         public keys one of which must have signed every package (``home/trust.toml`` adds rules).
 
         Raises:
+            UsageError: a constraint out of range or a malformed ``input``; classes or constraints
+                with ``frozen``.
             UnknownClass, ResolutionError: a class no registry knows, or none that meets the constraints.
             TrustError, IntegrityError: a package refused by the trust policy or its pins.
         """
         from nnparts.client.resolve import install, install_frozen, read_lockfile
         from nnparts.client.trust import load_policy
 
-        if isinstance(classes, str):
-            classes = [classes]
+        wanted = [classes] if isinstance(classes, str) else list(classes)
+        constraints = Constraints(
+            min_accuracy=min_accuracy, max_density=max_density, prefer=prefer, input=input_shape(input)
+        )
         gate = load_policy(self.home, [Path(t) for t in trust])
         if frozen:
             if lock is None:
                 raise UsageError("a frozen install reinstalls a lock file", hint="pass lock=PATH")
-            if classes or constraints:
-                named = " ".join([*classes, *constraints])
+            given = [f.name for f in fields(Constraints) if getattr(constraints, f.name) != f.default]
+            if wanted or given:
                 raise UsageError(
                     "a frozen install installs what the lock pins; name no classes or constraints",
-                    hint=f"remove {named}",
+                    hint=f"remove {' '.join([*wanted, *given])}",
                 )
             pinned = read_lockfile(Path(lock))
             own = [self._open(url) for _, url in pinned.registries]  # the lock's own registries
@@ -500,9 +598,9 @@ class Client:
                 Path(lock), registries=list(by_name.values()), root=self.installed, gate=gate
             )
         return install(
-            list(classes),
+            wanted,
             self.registries,
-            constraints=Constraints(**constraints),
+            constraints=constraints,
             lock_path=None if lock is None else Path(lock),
             root=self.installed,
             gate=gate,
@@ -548,7 +646,15 @@ class Client:
         """Assemble the modules of a lock (an :meth:`install` result, a :class:`Lockfile`, a lock
         file path, or class names to install first) into a package (default
         ``home/assemblies/<name>``, replaced) and return its model: uint8 NHWC images in, one
-        calibrated log-odds per class out (``.predict`` gives the class index, -1 when abstaining)."""
+        calibrated log-odds per class out (``.predict`` gives the class index, -1 when abstaining):
+        ``abstain`` (a probability in (0, 1)) answers -1 below it; ``rule``: ``argmax`` of the
+        calibrated scores or Pan & Rajan's ``vote``.
+
+        Raises:
+            UsageError: an abstain threshold outside (0, 1) or an unknown rule (before anything
+                is read).
+        """
+        _check_decision(abstain, rule)
         paths, requested = self._locked_paths(lock_or_classes)
         return self._compose(paths, requested, out, calibrate, abstain, rule, name, overwrite)
 
@@ -568,9 +674,11 @@ class Client:
 
         Raises:
             FileMissing: a package that is not a folder.
+            UsageError: as :meth:`assemble`.
         """
         from nnparts.schemas.errors import FileMissing
 
+        _check_decision(abstain, rule)
         paths = [self._package_path(p) for p in packages]
         for p in paths:
             if not p.is_dir():
@@ -746,13 +854,25 @@ class Client:
         """The end-to-end demo on the bundled digits: train two CNNs (0-4, 5-9), decompose them,
         publish the modules to the first registry, install all ten digits by class name, assemble
         a 0-9 classifier and compare it with a model trained from scratch. Origins, modules, the
-        lock and the assembly go under ``workdir`` (default ``home/quickstart``); ``log`` gets
-        one line per step."""
+        lock and the assembly go under ``workdir`` (default ``home/quickstart``), the installed
+        modules into this client's install cache (:attr:`installed`); ``log`` gets one line per
+        step. ``epochs``: training epochs per small CNN; ``tune_epochs``: fine-tuning epochs of
+        the tails, in [0.05, 1000] (the trunk gets a third).
+
+        Raises:
+            UsageError: epochs that are not a positive integer, tune_epochs out of range.
+        """
+        from nnparts.client.extract.decompose_settings import in_range, positive_int
+
+        positive_int("--epochs", epochs)
+        in_range("--tune-epochs", tune_epochs, 0.05, 1000.0, low_open=False)
+
         from nnparts.client.quickstart import run_quickstart
 
         return run_quickstart(
             Path(workdir) if workdir is not None else self.home / "quickstart",
             self.registries[0],
+            cache=self.installed,
             device=self.device,
             epochs=epochs,
             tune_epochs=tune_epochs,

@@ -6,7 +6,6 @@ Nothing here imports torch; a command's :func:`make_client` resolves ``--device`
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,26 +28,6 @@ def _device_callback(ctx: click.Context, param: click.Parameter, value: str) -> 
     return check_device(value)
 
 
-def _positive(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    if value < 1:
-        raise UsageError(f"--{param.name} must be positive, got {value}".replace("_", "-"))
-    return value
-
-
-class FiniteFloat(click.FloatRange):
-    """A float in a range that is also finite: click's own range lets ``nan`` through."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
-
-
-PROBABILITY = FiniteFloat(0.0, 1.0, min_open=True, max_open=True)  # (0, 1)
-POSITIVE_INT = click.IntRange(min=1)
-
-
 def device_option(f: F) -> F:
     """``--device``: auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps."""
     return click.option(
@@ -69,7 +48,6 @@ def batch_size_option(default: int = 256) -> Callable[[F], F]:
             type=int,
             default=default,
             show_default=True,
-            callback=_positive,
             help="Images per forward pass.",
         )(f)
 
@@ -206,7 +184,7 @@ def assembly_options(f: F) -> F:
         ),
         click.option(
             "--abstain",
-            type=PROBABILITY,
+            type=float,
             default=None,
             help="Answer 'unknown' below this probability, in (0, 1).",
         ),

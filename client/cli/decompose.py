@@ -13,51 +13,14 @@ from nnparts.client.cli._options import (
     data_option,
     device_option,
     json_option,
+    make_client,
     quiet_option,
 )
-from nnparts.schemas.errors import UsageError
+from nnparts.client.extract.decompose_settings import AUGMENTS, METHODS
 
 if TYPE_CHECKING:
     from nnparts.client.data import DataSpec
     from nnparts.schemas.manifest import ModuleManifest
-
-
-def _fraction(name: str, value: float | None, *, upper_open: bool = False) -> float | None:
-    if value is None:
-        return None
-    if not (0.0 < value < 1.0 if upper_open else 0.0 < value <= 1.0):
-        raise UsageError(
-            f"{name} must be a fraction in (0, 1{')' if upper_open else ']'}, got {value}",
-            hint=f"e.g. {name} 0.3",
-        )
-    return value
-
-
-def channel_params(
-    trunk: str, trunk_goal: float | None, flops_goal: float | None, epochs: float | None, augment: str | None
-) -> dict[str, object]:
-    """The trunk + tails settings the options ask for (only those given; the rest are defaults)."""
-    params: dict[str, object] = {}
-    if trunk == "none":
-        params.update(trunk_fraction=None, tail_goal=0.35)
-    elif trunk != "auto":
-        try:
-            params["trunk_fraction"] = _fraction("--trunk", float(trunk), upper_open=True)
-        except ValueError:
-            raise UsageError(f"--trunk must be auto, none or a fraction in (0, 1), got {trunk!r}") from None
-    given = {
-        "trunk_goal": _fraction("--trunk-goal", trunk_goal),
-        "tail_goal": _fraction("--flops-goal", flops_goal),
-        "augment": augment,
-    }
-    if epochs is not None:
-        if not 0.0 < epochs <= 1000.0 or epochs != epochs:
-            raise UsageError(
-                f"--epochs must be a positive number of epochs, got {epochs}", hint="e.g. --epochs 3"
-            )
-        given.update(tail_epochs=epochs, trunk_epochs=epochs / 3)
-    params.update({k: v for k, v in given.items() if v is not None})
-    return params
 
 
 @click.command(name="decompose")
@@ -75,7 +38,7 @@ def channel_params(
 )
 @click.option(
     "--method",
-    type=click.Choice(["channel", "activation"]),
+    type=click.Choice(list(METHODS)),
     default="channel",
     show_default=True,
     help="channel: physically smaller structured modules; activation: Pan & Rajan (keeps every weight).",
@@ -93,7 +56,7 @@ def channel_params(
     "--trunk-goal",
     type=float,
     default=None,
-    help="FLOPs of the pruned trunk, as a fraction of the origin's (channel; default 0.3).",
+    help="FLOPs of the pruned trunk, as a fraction of the origin's (channel; default 0.35).",
 )
 @click.option(
     "--flops-goal",
@@ -106,11 +69,11 @@ def channel_params(
     "--epochs",
     type=float,
     default=None,
-    help="Fine-tuning epochs of the tails (channel; default 3); the trunk gets a third of them.",
+    help="Fine-tuning epochs of the tails (channel; default 2); the trunk gets a third of them.",
 )
 @click.option(
     "--augment",
-    type=click.Choice(["none", "crop", "flip", "crop+flip"]),
+    type=click.Choice(AUGMENTS),
     default=None,
     help="Training-batch augmentation of the fine-tuning (channel; default crop+flip).",
 )
@@ -143,21 +106,20 @@ def decompose_command(
     as_json: bool,
 ) -> None:
     """Decompose the origin model package MODEL into one module per class (selection on val only)."""
-    from nnparts.client.api import Client
-
-    names = [c.strip() for item in classes for c in item.split(",") if c.strip()]
-    params = channel_params(trunk, trunk_goal, flops_goal, epochs, augment) if method == "channel" else {}
-    client = Client(device=device, batch_size=batch_size, progress=not quiet)
-    written = client.decompose(
+    written = make_client(device=device, batch_size=batch_size, quiet=quiet).decompose(
         model,
         data,
-        classes=names or None,
+        classes=classes,
         out=out,
-        method="trunk" if method == "channel" else method,
+        method=method,
+        trunk=trunk,
+        trunk_goal=trunk_goal,
+        flops_goal=flops_goal,
+        epochs=epochs,
+        augment=augment,
         version=version,
         seed=seed,
         overwrite=overwrite,
-        **params,
     )
     rows = [_row(p.manifest, p.path) for p in written]
     if as_json:

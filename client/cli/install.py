@@ -8,21 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from nnparts.client.cli._options import json_option, registries_option, trust_option
-from nnparts.schemas.errors import UsageError
+from nnparts.client.cli._options import json_option, make_client, registries_option, trust_option
 
 if TYPE_CHECKING:
     from nnparts.client.resolve import InstallResult
-
-
-def _input(value: str | None) -> tuple[int, int, int] | None:
-    if not value:
-        return None
-    try:
-        c, h, w = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--input {value!r} is not CxHxW", hint="e.g. --input 3x32x32") from None
-    return c, h, w
 
 
 @click.command(name="install")
@@ -72,8 +61,6 @@ def install_command(
     Policy: compatible input spec and constraints; first registry that has the class; --prefer;
     accuracy within 0.5 pp of the best; fewest distinct origins; smallest download.
     """
-    from nnparts.client.cli._options import make_client
-
     client = make_client(registries=registries)
     if frozen:
         result = client.install(classes, lock=lock, frozen=True, trust=trust)
@@ -85,7 +72,7 @@ def install_command(
             min_accuracy=min_accuracy,
             max_density=max_density,
             prefer=prefer,
-            input=_input(input_spec),
+            input=input_spec,
         )
     report_install(result, explain=explain, as_json=as_json)
 

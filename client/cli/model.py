@@ -75,13 +75,12 @@ def import_command(
     from nnparts.client.api import input_spec as parse_input
 
     spec_doc = _json_object("--input-spec", input_spec)
-    class_names = [c.strip() for value in classes for c in value.split(",") if c.strip()]
     origin = make_client().import_model(
         weights,
         arch=arch,
         arch_kwargs=_json_object("--arch-kwargs", arch_kwargs),
         meta=meta,
-        classes=class_names or None,
+        classes=classes,
         name=name,
         dataset=dataset,
         input=None if spec_doc is None else parse_input(spec_doc, what="--input-spec"),

@@ -26,7 +26,7 @@ from nnparts.client.cli._options import device_option, quiet_option
 @click.option("--epochs", type=int, default=30, show_default=True, help="Training epochs per small CNN.")
 @click.option(
     "--tune-epochs",
-    type=click.FloatRange(min=0.05, max=1000),
+    type=float,
     default=3.0,
     show_default=True,
     help="Fine-tuning epochs of the tails (the trunk gets a third).",
@@ -38,14 +38,10 @@ def quickstart_command(
 ) -> None:
     """Train two digit CNNs (0-4, 5-9), decompose them, publish the modules, install all ten digits by
     class name, assemble a 0-9 classifier and compare it with a model trained from scratch."""
-    import torch
-
     from nnparts.client.cli._options import make_client
     from nnparts.client.quickstart import format_report
 
     client = make_client(registries=[registry] if registry else (), device=device, quiet=quiet)
-    if client.device == "cpu":
-        torch.set_num_threads(1)  # tiny networks: one thread beats threads that contend
     report = client.quickstart(
         workdir, epochs=epochs, tune_epochs=tune_epochs, log=lambda msg: click.echo(msg, err=True)
     )

@@ -9,22 +9,12 @@ from typing import Any
 import click
 
 from nnparts.client.cli._options import (
-    POSITIVE_INT,
-    FiniteFloat,
     batch_size_option,
     data_option,
     device_option,
     make_client,
     quiet_option,
 )
-from nnparts.schemas.errors import UsageError
-
-
-def _targets(value: str) -> list[str]:
-    names = [v.strip() for v in value.split(",")]
-    if not value.strip() or any(not n for n in names):
-        raise UsageError(f"--target {value!r} is not a comma-separated list of class names")
-    return names
 
 
 @click.command("reengineer")
@@ -39,12 +29,10 @@ def _targets(value: str) -> list[str]:
     default=None,
     help="Prune to exactly this retention (0-1): the mask threshold is steered to it every step.",
 )
-@click.option(
-    "--alpha", type=FiniteFloat(min=0.0), default=1.0, show_default=True, help="Weight of the retention loss."
-)
+@click.option("--alpha", type=float, default=1.0, show_default=True, help="Weight of the retention loss.")
 @click.option(
     "--lr-mask",
-    type=FiniteFloat(min=0.0, min_open=True),
+    type=float,
     default=0.05,
     show_default=True,
     help="Adam learning rate of scores.",
@@ -65,9 +53,7 @@ def _targets(value: str) -> list[str]:
     help="How weight/kernel retention is split over layers: erk (Erdos-Renyi-kernel) or global "
     "(one threshold over all scores, as in SeaM); default: the one bench/reengineer.py chose (README).",
 )
-@click.option(
-    "--max-train", type=POSITIVE_INT, default=None, help="Cap on training images of the target problem."
-)
+@click.option("--max-train", type=int, default=None, help="Cap on training images of the target problem.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @batch_size_option(256)
@@ -95,11 +81,10 @@ def reengineer_command(
     as_json: bool,
 ) -> None:
     """Re-engineer MODEL into a sub-model for --target classes and write it to --out."""
-    extra: dict[str, Any] = {"max_train": max_train} if max_train else {}
     written = make_client(device=device, batch_size=batch_size, quiet=quiet).reengineer(
         model,
         data,
-        _targets(target),
+        target,
         out=out,
         seed=seed,
         augment=augment,
@@ -111,7 +96,7 @@ def reengineer_command(
         epochs=epochs,
         fine_tune=fine_tune,
         cost=cost,
-        **extra,
+        max_train=max_train,
     )
     m = written.manifest
     if as_json:
