@@ -23,6 +23,7 @@ TORCH_FREE = [
     "nnparts.registry",
     "nnparts.client.resolve",
     "nnparts.client.cli",
+    "nnparts.client",
 ]
 NNPARTS = Path(sys.executable).parent / "nnparts"
 
@@ -78,6 +79,22 @@ def test_registry_verbs_load_no_torch(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_torch_free_exports_of_the_client_load_no_torch() -> None:
+    """``nnparts.client`` exports its result types lazily: the registry side's come without torch."""
+    import nnparts.client as package
+
+    names = [
+        "Client",
+        "DecomposeSettings",
+        "IndexEntry",
+        "InstallResult",
+        "Lockfile",
+        "ModuleInfo",
+        "Published",
+    ]
+    assert "torch" not in _top(_loaded(*{package._HOMES[n] for n in names}))
 
 
 @pytest.mark.skipif(not NNPARTS.exists(), reason="the nnparts console script is not installed")
