@@ -142,13 +142,24 @@ def input_shape(value: str | Sequence[int] | None) -> tuple[int, int, int] | Non
     return c, h, w
 
 
-def split_names(values: str | Sequence[str] | None) -> list[str] | None:
+def split_names(values: str | Sequence[str] | None, option: str = "--classes") -> list[str] | None:
     """Class names from ``values`` (a name, or several; each may be comma-separated, as repeated
-    ``--classes`` options are): blanks dropped, None when none is left."""
+    ``--classes`` options are), None when there are none.
+
+    Raises:
+        UsageError: an empty name between commas (``cat,`` or ``cat,,dog``: a typo, not a class).
+    """
     if values is None:
         return None
     items = [values] if isinstance(values, str) else list(values)
-    names = [n.strip() for item in items for n in item.split(",") if n.strip()]
+    names = []
+    for item in items:
+        parts = [n.strip() for n in item.split(",")]
+        if len(parts) > 1 and any(parts) and not all(parts):
+            raise UsageError(
+                f"{option} {item!r} is not a comma-separated list of class names", hint="e.g. cat,dog"
+            )
+        names += [n for n in parts if n]
     return names or None
 
 
@@ -438,7 +449,7 @@ class Client:
             extra["max_train"] = positive_int("--max-train", max_train)
         if allocation is not None:
             extra["allocation"] = allocation
-        targets = split_names(target)
+        targets = split_names(target, "--target")
         if targets is None:
             raise UsageError(f"--target {target!r} names no class", hint="e.g. --target cat,dog")
         spec = str(check_spec(data))
