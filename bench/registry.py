@@ -354,7 +354,7 @@ def bench_pull(server: Server, root: Path, work: Path, size_mb: int, rounds: int
     bare = BareServer(data_file)
     pulls, copies, ceilings, raws, server_cpu = [], [], [], [], []
     pinned, pinned_cpu, copy_cpu = [], [], []
-    load = os.getloadavg()[0]
+    load, ticks = os.getloadavg()[0], _cpu_ticks()
     try:
         for i in range(rounds):
             cache = work / f"cache{i}"
@@ -417,7 +417,24 @@ def bench_pull(server: Server, root: Path, work: Path, size_mb: int, rounds: int
         ),
         "rounds": rounds,
         "loadavg_1m_before": round(load, 2),
+        "idle_share_during": _idle_share(ticks),
     }
+
+
+def _cpu_ticks() -> list[int]:
+    """The machine's CPU time counters (Linux ``/proc/stat``: user nice system idle ...; [] elsewhere)."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return []
+
+
+def _idle_share(before: list[int]) -> float | None:
+    """Share of all cores' time that was idle since ``before``: near 1 - (this bench's share) on a
+    quiet machine, lower when other work ran beside it."""
+    after = _cpu_ticks()
+    spent = [b - a for a, b in zip(before, after, strict=False)]
+    return round(spent[3] / sum(spent), 3) if len(spent) > 3 and sum(spent) else None
 
 
 def _self_cpu(before: resource.struct_rusage) -> float:
@@ -633,7 +650,8 @@ def render_pull(p: dict[str, Any]) -> str:
             f"| plain file copy | {p['copy_mb_s']} MB/s | |",
             f"| pull / copy | {p['ratio']:.0%} | >= 50% |",
             f"| nnparts' own verified pull (one GET, splice, sha256 beside it) | {p['pinned_pull_mb_s']} MB/s "
-            f"({p['pinned_ratio']:.0%} of copy; load {p['loadavg_1m_before']} before) | >= 50% |",
+            f"({p['pinned_ratio']:.0%} of copy; load {p['loadavg_1m_before']} before, "
+            f"{p['idle_share_during']} of the cores idle during) | >= 50% |",
             f"| CPU per verified pull (client + server) | {p['pinned_cpu_s_per_pull']} s of "
             f"{p['pinned_pull_s']} s (copy: {p['copy_cpu_s']} s) | |",
             f"| verified pull / copy if every core ran the pull (CPU bound) | "
