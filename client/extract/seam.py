@@ -21,8 +21,8 @@ The extractor registered as ``"seam"`` takes the origin and the target classes a
 ``target_retention``, ``anneal``, ``tol``, ``fine_tune_epochs``, ``lr_fine_tune``, ``kd_weight``,
 ``kd_temperature``, ``search_kd`` (distillation weight in the search; 0: SeaM's CE alone),
 ``channel_selection`` (channel granularity with a target retention: ``fisher``, the default,
-one-shot Fisher importance (:mod:`seam_channels`), or ``search``, SeaM's mask search), ``init`` (score init: a number, or ``magnitude``, the default with a target
-retention; SeaM's 1.0 otherwise), ``max_train`` / ``max_val`` (caps on the target problem's
+one-shot Fisher importance (:mod:`seam_channels`), or ``search``, SeaM's mask search), ``init``
+(score init: a number, or ``magnitude``, the default with a target retention; SeaM's 1.0 otherwise), ``max_train`` / ``max_val`` (caps on the target problem's
 train / val images, stratified and seeded).
 """
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -251,29 +252,17 @@ def run_seam(
             f"channel selection {selection!r} does not apply here",
             hint="use fisher (channel granularity with a target retention) or search",
         )
-    if selection == "fisher":
-        result = fisher_channels(
-            masks,
-            HEAD_FC,
-            tr.data,
-            va.data,
-            cfg,
-            teacher=teacher,
-            device=settings.device,
-            progress=settings.progress,
-        )
-    else:
-        result = search(
-            masks,
-            HEAD_FC,
-            tr.data,
-            va.data,
-            cfg,
-            baseline=baseline,
-            teacher=teacher,
-            device=settings.device,
-            progress=settings.progress,
-        )
+    select = fisher_channels if selection == "fisher" else partial(search, baseline=baseline)
+    result = select(
+        masks,
+        HEAD_FC,
+        tr.data,
+        va.data,
+        cfg,
+        teacher=teacher,
+        device=settings.device,
+        progress=settings.progress,
+    )
     kept, total = masks.kept_entries()
     # weight/kernel: fine-tune under the masks, then extract; channel: extract, then fine-tune the small net
     tuned: dict[str, object] | None = None

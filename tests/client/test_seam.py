@@ -352,3 +352,17 @@ def test_fisher_channels_keep_an_equal_share_of_the_most_important_channels_with
         kept, cut = importance[g][keep[g]], importance[g][~keep[g]]
         if len(kept) and len(cut):
             assert kept.min() >= cut.max()
+
+
+def test_channel_sub_model_is_chosen_by_fisher_and_physically_smaller(
+    digits_origin: Path, tmp_path: Path
+) -> None:
+    written = reengineer(
+        digits_origin, "digits", tmp_path / "ch", targets=["3"], granularity="channel", cost="flops",
+        target_retention=0.5, epochs=1, fine_tune=True, settings=ExtractSettings(progress=False),
+        measure_latency=False,
+    )  # fmt: skip
+    m = written.manifest
+    assert m.method_params["selection"] == "fisher"
+    assert m.mask.physically_smaller and m.mask.flops_after is not None and m.mask.flops_before is not None
+    assert m.mask.flops_after <= 0.5 * m.mask.flops_before * 1.02
