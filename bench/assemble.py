@@ -52,7 +52,6 @@ from decompose import QUICK as DECOMPOSE_QUICK
 from nnparts.client.assemble import assemble_paths, load_assembly
 from nnparts.client.data.transforms import to_tensor
 from nnparts.client.extract.pipeline import origin_net
-from nnparts.client.pack.loader import load_package
 from nnparts.client.zoo.latency import interleaved_latency
 from nnparts.client.zoo.origin import load_origin
 
@@ -115,7 +114,7 @@ def part_a(dec: Decomposer, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     vote_model.rule = "vote"
     vote_acc = float((predict_assembled(vote_model, raw.x) == raw.y).mean())
     parts = model.parts
-    nets = {p.path: load_package(p.path).network().eval() for p in (spec_ for _, spec_ in assembly.parts)}
+    nets = {spec_.path: lm.network().eval() for lm, spec_ in assembly.parts}  # each with its own trunk
 
     def run_origin(batch: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = eager(to_tensor(batch, spec))
@@ -169,6 +168,15 @@ def dir_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def fetched_bytes(cache: Path, locked: tuple[Any, ...]) -> int:
+    """Bytes an install moved: everything in its hf_hub_download cache (index shards, manifests, any
+    blob that came that way) plus the pinned files that the one-GET pull wrote straight into the
+    install (HF's cache names a blob by its sha256, so a file in both is counted once)."""
+    cached_blobs = {p.name for p in cache.rglob("blobs/*")}
+    direct = {f.sha256: f.bytes for m in locked for f in m.files if f.sha256 not in cached_blobs}
+    return dir_bytes(cache) + int(sum(direct.values()))
+
+
 def part_c(dec: Decomposer, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     os.environ["NNPARTS_HOME"] = str(work / "home")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -207,7 +215,7 @@ def part_c(dec: Decomposer, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
             t0 = time.perf_counter()
             res = install(names, [hub], lock_path=work / f"k{k}.lock", root=root)
             seconds = time.perf_counter() - t0
-            moved = dir_bytes(work / f"install-cache-{k}")
+            moved = fetched_bytes(work / f"install-cache-{k}", (*res.lock.modules, *res.lock.trunks))
             payload = sum(
                 package_bytes(root / t.manifest_sha256) for t in (*res.lock.modules, *res.lock.trunks)
             )
@@ -256,8 +264,9 @@ def part_c(dec: Decomposer, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
         "whole_origin_downloads": {
             k: {"bytes": v["bytes"], "seconds": round(v["seconds"], 3)} for k, v in whole.items()
         },
-        "bytes_counted": "every file the HubIndex cache (hf_hub_download) holds after a fresh install: index "
-        "shards, manifests and weight blobs; HTTP headers and small JSON API replies are not counted. Whole "
+        "bytes_counted": "every file the HubIndex cache (hf_hub_download) holds after a fresh install (index "
+        "shards, manifests) plus each pinned weight file the one-GET pull wrote straight into the install, "
+        "once per sha256; HTTP headers and small JSON API replies are not counted. Whole "
         "models: the origin package (model.json + weights.safetensors) fetched by hf_hub_download from the same "
         "server into a fresh cache.",
         "frozen": {

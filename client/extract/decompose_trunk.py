@@ -45,9 +45,8 @@ from nnparts.client.extract.heads import ovr_scores
 from nnparts.client.extract.importance import (
     fisher_importance,
     keep_top,
-    ratio_for_flops,
     variable_groups,
-    widths,
+    width_profile,
 )
 from nnparts.client.extract.joint_training import TrainPlan, fine_tune
 from nnparts.client.zoo.cost import graph_cost
@@ -75,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
     "augment": "crop+flip",
     "max_train": None,
     "tol": 0.01,
+    "align": 8,
 }
 
 
@@ -352,8 +352,9 @@ class TrunkTailDecomposer:
         def cost(keep: np.ndarray) -> float:
             return float(flops.ratio(torch.as_tensor(keep, dtype=torch.float32, device=device)))
 
-        ratio = ratio_for_flops(plan, groups, cost, goal)
-        keep = keep_top(plan, groups, widths(groups, ratio), importance)
+        counts = width_profile(plan, groups, cost, goal, int(p["align"]))
+        ratio = sum(counts) / max(1, sum(len(g) for g in groups))
+        keep = keep_top(plan, groups, counts, importance)
         small_graph, small = extract(graph, net.state_tensors(), plan, keep)
         pruned = GraphNet(small_graph, small).to(device)
         plan_t = _train_plan(
@@ -393,6 +394,7 @@ class TrunkTailDecomposer:
             {
                 "cut": cut,
                 "keep_ratio": round(ratio, 4),
+                "widths": counts,
                 "flops_goal": float(p["trunk_goal"]),
                 "fine_tune": tuned,
                 "cut_share_of_origin_flops": round(split.trunk_flops_share, 4),
@@ -427,8 +429,8 @@ class TrunkTailDecomposer:
         def cost_of(keep: np.ndarray) -> float:
             return scale * float(flops.ratio(torch.as_tensor(keep, dtype=torch.float32, device=device)))
 
-        ratio = ratio_for_flops(plan, groups, cost_of, float(p["tail_goal"]))
-        counts = widths(groups, ratio)
+        counts = width_profile(plan, groups, cost_of, float(p["tail_goal"]), int(p["align"]))
+        ratio = sum(counts) / max(1, sum(len(g) for g in groups))
         gen = torch.Generator().manual_seed(settings.seed + 2)
         tails: list[_Tail] = []
         for c in tqdm(classes, desc="tail importance", disable=not settings.progress, leave=False):

@@ -14,8 +14,9 @@ fine-tuning of the small network does the rest:
    search's: cross-entropy plus ``search_kd`` times distillation from the origin on the problem.
 3. **Profile.** The same share of channels is kept in every group (the variables one producer
    creates; tied residual channels are one group), the largest share whose cost fits
-   ``target_retention``; each group keeps its most important channels. Equal shares keep every
-   layer wide enough to carry the problem and give dense, fast convolutions.
+   ``target_retention``, rounded to multiples of ``CHANNEL_ALIGN`` (then widened 8 at a time while
+   it fits); each group keeps its most important channels. Equal shares keep every layer wide
+   enough to carry the problem, and aligned widths give fast convolutions.
 
 The physically extracted network is then fine-tuned (in :func:`~nnparts.client.extract.seam.run_seam`)
 at the cost of the small network. Measured on airplane at 30 % of the FLOPs (bench/reengineer.py's
@@ -39,9 +40,8 @@ from nnparts.client.extract.base import TensorData
 from nnparts.client.extract.importance import (
     fisher_importance,
     keep_top,
-    ratio_for_flops,
     variable_groups,
-    widths,
+    width_profile,
 )
 from nnparts.client.extract.joint_training import distillation
 from nnparts.client.extract.seam_masks import SeamMasks
@@ -58,6 +58,7 @@ from nnparts.client.extract.seam_search import (
 
 #: batches of ``cfg.batch`` images whose squared gate gradients are summed
 IMPORTANCE_BATCHES = 32
+CHANNEL_ALIGN = 8  # widths in multiples of 8: CPU convolution kernels work on blocks of 8 channels
 
 
 def set_keep(masks: SeamMasks, keep: np.ndarray) -> None:
@@ -107,8 +108,8 @@ def fisher_channels(
         set_keep(masks, keep)
         return masks.hard_retention()
 
-    ratio = ratio_for_flops(plan, groups, cost_of, cfg.target_retention)
-    keep = keep_top(plan, groups, widths(groups, ratio), importance)
+    counts = width_profile(plan, groups, cost_of, cfg.target_retention, CHANNEL_ALIGN)
+    keep = keep_top(plan, groups, counts, importance)
     set_keep(masks, keep)
     kept, total = masks.kept_entries()
     cand = Candidate(

@@ -9,8 +9,14 @@ import pytest
 import torch
 from tiny_nets import TinyNet, randomise_bn
 
-from nnparts.client.extract.channels import analyse_channels, extract
-from nnparts.client.extract.importance import keep_top, variable_groups, widths
+from nnparts.client.extract.channels import analyse_channels, extract, keep_vector
+from nnparts.client.extract.importance import (
+    keep_top,
+    ratio_for_flops,
+    variable_groups,
+    width_profile,
+    widths,
+)
 from nnparts.client.zoo.architectures import build_model
 from nnparts.client.zoo.cost import graph_cost
 from nnparts.client.zoo.graph_cut import choose_cut, cut_points, split_at
@@ -120,6 +126,33 @@ def test_width_profile_is_the_same_for_every_class() -> None:
         kept.append(keep)
         assert [int(keep[g].sum()) for g in groups] == counts
     assert not all(np.array_equal(kept[0], k) for k in kept[1:])  # each class its own channels
+
+
+def test_aligned_width_profile_keeps_multiples_of_8_and_fills_the_goal() -> None:
+    net = _resnet()
+    plan = analyse_channels(net.graph, graph_cost(net, 16, 16).shapes)
+    groups = variable_groups(plan)
+
+    def share(keep: np.ndarray) -> float:  # any cost that grows with the kept channels
+        return float(keep[~plan.fixed].mean())
+
+    goal = 0.37
+    plain = width_profile(plan, groups, share, goal)
+    assert plain == widths(groups, ratio_for_flops(plan, groups, share, goal))
+    assert any(n % 8 for n, g in zip(plain, groups, strict=True) if len(g) >= 8)
+    aligned = width_profile(plan, groups, share, goal, align=8)
+    assert all(n % 8 == 0 for n, g in zip(aligned, groups, strict=True) if len(g) >= 8)
+
+    def cost(counts: list[int]) -> float:
+        keep = np.zeros(plan.n_vars, dtype=bool)
+        for g, n in zip(groups, counts, strict=True):
+            keep[g[:n]] = True
+        return share(keep_vector(plan, keep))
+
+    assert cost(aligned) <= goal
+    for i, g in enumerate(groups):  # filled: no group can take 8 more channels within the goal
+        if len(g) >= 8 and aligned[i] + 8 <= len(g):
+            assert cost([n + 8 if j == i else n for j, n in enumerate(aligned)]) > goal
 
 
 # -- end to end on the bundled digits: packages, assembly, standalone --------------------------------
