@@ -249,6 +249,8 @@ class Decomposer:
                 "method": method,
                 "data": data_spec,
                 "params": params,
+                # the extractor's own defaults too: a changed default must not reuse stale modules
+                "defaults": getattr(sys.modules[type(get_extractor(method)).__module__], "DEFAULTS", None),
                 "seed": seed,
                 "val_per_class": self.plan.val_per_class,
                 "data_seed": self.plan.seed,

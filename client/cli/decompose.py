@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     "--flops-goal",
     type=float,
     default=None,
-    help="FLOPs of each class's tail, as a fraction of the origin's (channel; default 0.045 with a "
+    help="FLOPs of each class's tail, as a fraction of the origin's (channel; default 0.05 with a "
     "trunk, 0.35 without).",
 )
 @click.option(

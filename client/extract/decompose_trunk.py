@@ -12,7 +12,8 @@
    origin's features at the cut).
 3. **Tails**, jointly: each class scores the tail's channel variables by the Fisher importance of
    its own one-vs-rest loss (residual channels tied, so a tail may keep fewer stream channels) and
-   keeps its best channels under one width profile whose FLOPs are ``tail_goal`` of the origin's.
+   keeps its best channels under one width profile whose FLOPs are ``tail_goal`` of the origin's,
+   widths in multiples of ``align`` (8: fast CPU convolution kernels).
    Each tail gets its own head (the origin's row for its class). All tails are stacked into one
    grouped network and trained together on the trunk's cached features with the composed objective:
    cross-entropy of the N-way classifier formed by the tail scores, distillation from the origin's
@@ -61,7 +62,7 @@ from nnparts.schemas.manifest import Calibration, ClassEntry, MaskInfo
 DEFAULTS: dict[str, Any] = {
     "trunk_fraction": 0.7,
     "trunk_goal": 0.35,
-    "tail_goal": 0.045,
+    "tail_goal": 0.05,
     "trunk_epochs": 2.0,
     "tail_epochs": 2.0,
     "lr": 2e-3,
@@ -75,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "max_train": None,
     "tol": 0.01,
     "align": 8,
+    "trunk_teacher": "live",
 }
 
 
@@ -182,13 +184,38 @@ class TrunkTailDecomposer:
         fraction = p["trunk_fraction"]
         cut = choose_cut(origin.graph, full_cost.node_flops, float(fraction)) if fraction else None
         log: dict[str, Any] = {"origin_val_top1": round(base_val, 5)}
+        # the training images the tails see (and, with trunk_teacher "cached", the trunk): flipped
+        # copies instead of random flips, so that the origin's logits are computed once
+        train_x, train_y = train.x, train.y
+        if augment is not None and augment.hflip:
+            train_x, train_y = torch.cat([train.x, train.x.flip(3)]), torch.cat([train.y, train.y])
+        teacher_logits = _forward(teacher_net, train_x, settings.batch_size, device)
+        cached = None
+        if str(p["trunk_teacher"]) == "cached":
+            if float(p["feature_weight"]) > 0:
+                raise UsageError(
+                    "trunk_teacher 'cached' keeps only the origin's logits, not its features",
+                    hint="set feature_weight 0, or trunk_teacher 'live'",
+                )
+            cached = TensorData(train_x, train_y)
+        elif str(p["trunk_teacher"]) != "live":
+            raise UsageError(f"trunk_teacher must be 'live' or 'cached', not {p['trunk_teacher']!r}")
 
         if cut is None:
             split = None
             graph, tensors = origin.graph, full_net.state_tensors()
         else:
             graph, tensors, split, log["trunk"] = self._trunk(
-                origin, teacher_net, train, val, settings, p, augment, cut, full_cost.node_flops
+                origin,
+                teacher_net,
+                train,
+                val,
+                settings,
+                p,
+                augment,
+                cut,
+                full_cost.node_flops,
+                (cached, teacher_logits) if cached is not None else None,
             )
         # the tail stage: features of the (final) trunk, cached once
         trunk_net = GraphNet(split.trunk, tensors).to(device).eval() if split else None
@@ -198,11 +225,7 @@ class TrunkTailDecomposer:
         def features(x: torch.Tensor) -> torch.Tensor:
             return _forward(trunk_net, x, settings.batch_size, device).half() if trunk_net else x
 
-        train_x, train_y = train.x, train.y
-        if augment is not None and augment.hflip:
-            train_x, train_y = torch.cat([train.x, train.x.flip(3)]), torch.cat([train.y, train.y])
         feats = features(train_x)
-        teacher_logits = _forward(teacher_net, train_x, settings.batch_size, device)
         val_feats = features(val.x)
         tails, tail_log = self._tails(
             tail_graph,
@@ -317,8 +340,12 @@ class TrunkTailDecomposer:
         augment: Augment | None,
         cut: str,
         node_flops: dict[str, int],
+        cached: tuple[TensorData, torch.Tensor] | None = None,
     ) -> tuple[Graph, dict[str, torch.Tensor], GraphSplit, dict[str, Any]]:
-        """Prune the trunk's channels for all classes, fine-tune, return the pruned network and its split."""
+        """Prune the trunk's channels for all classes, fine-tune, return the pruned network and its split.
+
+        With ``cached`` (fixed training images and the origin's logits on them), the fine-tuning
+        distils from those logits instead of running the origin on every randomly cropped batch."""
         device = settings.device
         h, w = origin.input.height, origin.input.width
         graph = origin.graph
@@ -372,17 +399,29 @@ class TrunkTailDecomposer:
             values = teacher.run_values(x)
             return values[cut], values[graph.output]
 
-        tuned = fine_tune(
-            pruned,
-            train.x,
-            train.y,
-            targets,
-            (val.x, val.y),
-            plan_t,
-            device=device,
-            augment=augment,
-            features_at=cut,
-        )
+        if cached is not None:
+            images, logits = cached
+            tuned = fine_tune(
+                pruned,
+                images.x,
+                images.y,
+                lambda idx, x: logits[idx].to(device),
+                (val.x, val.y),
+                plan_t,
+                device=device,
+            )
+        else:
+            tuned = fine_tune(
+                pruned,
+                train.x,
+                train.y,
+                targets,
+                (val.x, val.y),
+                plan_t,
+                device=device,
+                augment=augment,
+                features_at=cut,
+            )
         pruned = pruned.cpu().eval()
         tensors = pruned.state_tensors()
         shapes = graph_cost(pruned, h, w).shapes
