@@ -167,6 +167,13 @@ class TrunkTailDecomposer:
         p = {**DEFAULTS, **settings.params}
         if len(classes) < 1:
             raise UsageError("no class to decompose")
+        if p["trunk_teacher"] not in ("live", "cached"):
+            raise UsageError(f"trunk_teacher must be 'live' or 'cached', not {p['trunk_teacher']!r}")
+        if p["trunk_teacher"] == "cached" and float(p["feature_weight"]) > 0:
+            raise UsageError(
+                "trunk_teacher 'cached' keeps only the origin's logits, not its features",
+                hint="set feature_weight 0, or trunk_teacher 'live'",
+            )
         torch.manual_seed(settings.seed)
         device = settings.device
         gen = torch.Generator().manual_seed(settings.seed)
@@ -190,16 +197,7 @@ class TrunkTailDecomposer:
         if augment is not None and augment.hflip:
             train_x, train_y = torch.cat([train.x, train.x.flip(3)]), torch.cat([train.y, train.y])
         teacher_logits = _forward(teacher_net, train_x, settings.batch_size, device)
-        cached = None
-        if str(p["trunk_teacher"]) == "cached":
-            if float(p["feature_weight"]) > 0:
-                raise UsageError(
-                    "trunk_teacher 'cached' keeps only the origin's logits, not its features",
-                    hint="set feature_weight 0, or trunk_teacher 'live'",
-                )
-            cached = TensorData(train_x, train_y)
-        elif str(p["trunk_teacher"]) != "live":
-            raise UsageError(f"trunk_teacher must be 'live' or 'cached', not {p['trunk_teacher']!r}")
+        cached = TensorData(train_x, train_y) if p["trunk_teacher"] == "cached" else None
 
         if cut is None:
             split = None

@@ -23,7 +23,7 @@ from nnparts.client.zoo.graph_cut import choose_cut, cut_points, split_at
 from nnparts.client.zoo.runtime import GraphNet
 from nnparts.client.zoo.stacked import stack, stackable, unstack_tensors
 from nnparts.client.zoo.trace import trace_model
-from nnparts.schemas.errors import GraphError
+from nnparts.schemas.errors import GraphError, UsageError
 from nnparts.schemas.manifest import InputSpec
 
 DIGITS = InputSpec(1, 8, 8, (0.3,), (0.4,))
@@ -241,3 +241,33 @@ def test_standalone_modules_need_no_trunk(digits_origin: Path, tmp_path: Path) -
         assert w.manifest.requires == () and load_package(w.path).trunk is None
         assert (w.manifest.mask.flops_after or 0) < (w.manifest.mask.flops_before or 0)
     assert not (tmp_path / "m" / "trunk").exists()
+
+
+def test_a_cached_teacher_trunk_distils_from_logits_of_flipped_copies(
+    digits_origin: Path, tmp_path: Path
+) -> None:
+    import math
+
+    from nnparts.client.data import load_split
+    from nnparts.client.extract.base import ExtractSettings
+    from nnparts.client.extract.pipeline import decompose
+
+    params = DIGITS_FAST | {"trunk_teacher": "cached", "augment": "flip"}
+    written = decompose(
+        digits_origin, "digits", tmp_path / "m", settings=ExtractSettings(progress=False, params=params)
+    )
+    trunk = written[0].manifest
+    assert trunk.kind == "trunk" and trunk.method_params["trunk_teacher"] == "cached"
+    # the fixed images are the training split and its mirror: twice the steps of the same epochs
+    n = len(load_split("digits", "train").select_classes(("0", "1", "2", "3")).y)
+    tuned = trunk.metrics["selection"]["trunk"]["fine_tune"]
+    assert tuned["steps"] == math.ceil(DIGITS_FAST["trunk_epochs"] * 2 * n / 128)
+    for bad in ({"feature_weight": 1.0}, {"trunk_teacher": "sometimes"}):
+        with pytest.raises(UsageError, match="trunk_teacher"):
+            decompose(
+                digits_origin,
+                "digits",
+                tmp_path / "bad",
+                settings=ExtractSettings(progress=False, params=params | bad),
+            )
+    assert not (tmp_path / "bad").exists()
