@@ -260,7 +260,7 @@ def test_a_cached_teacher_trunk_distils_from_logits_of_flipped_copies(
     assert trunk.kind == "trunk" and trunk.method_params["trunk_teacher"] == "cached"
     # the fixed images are the training split and its mirror: twice the steps of the same epochs
     n = len(load_split("digits", "train").select_classes(("0", "1", "2", "3")).y)
-    tuned = trunk.metrics["selection"]["trunk"]["fine_tune"]
+    tuned = trunk.metrics["selection"]["selection"]["trunk"]["fine_tune"]
     assert tuned["steps"] == math.ceil(DIGITS_FAST["trunk_epochs"] * 2 * n / 128)
     for bad in ({"feature_weight": 1.0}, {"trunk_teacher": "sometimes"}):
         with pytest.raises(UsageError, match="trunk_teacher"):
