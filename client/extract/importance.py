@@ -53,8 +53,8 @@ def widths(groups: list[np.ndarray], ratio: float, align: int = 1) -> list[int]:
 
     With ``align`` > 1, a group of at least ``align`` channels keeps a multiple of ``align``
     (rounded down, at least ``align``): CPU convolution kernels work on blocks of 8 channels, and
-    a grouped convolution of 21 channels per group runs 2.5x slower than one of 24 (oneDNN falls
-    back to im2col + GEMM; measured in bench/results/decompose.md).
+    a grouped convolution of 21 channels per group runs 2.5x slower than one of 24 (10 groups,
+    8x8 maps, batch 256, 2 threads: 63.7 vs 25.6 ms forward; oneDNN falls back to im2col + GEMM).
     """
     out = []
     for g in groups:
