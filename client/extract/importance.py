@@ -77,19 +77,29 @@ def keep_top(
     return keep_vector(plan, keep)
 
 
-def ratio_for_flops(
-    plan: ChannelPlan, groups: list[np.ndarray], flops_of: Callable[[np.ndarray], float], goal: float
+def profile_cost(
+    plan: ChannelPlan, groups: list[np.ndarray], counts: list[int], flops_of: Callable[[np.ndarray], float]
 ) -> float:
-    """The largest uniform keep ratio whose profile costs at most ``goal`` (``flops_of`` a keep vector).
+    """``flops_of`` a profile keeping ``counts[i]`` channels of group ``i`` (which ones does not
+    change the cost, only how many)."""
+    keep = np.zeros(plan.n_vars, dtype=bool)
+    for g, n in zip(groups, counts, strict=True):
+        keep[g[:n]] = True
+    return flops_of(keep_vector(plan, keep))
 
-    Which channels are kept does not change the cost of a profile, only how many per group.
-    """
+
+def ratio_for_flops(
+    plan: ChannelPlan,
+    groups: list[np.ndarray],
+    flops_of: Callable[[np.ndarray], float],
+    goal: float,
+    align: int = 1,
+) -> float:
+    """The largest uniform keep ratio whose profile (:func:`widths` at ``align``) costs at most
+    ``goal`` (``flops_of`` a keep vector)."""
 
     def cost(ratio: float) -> float:
-        keep = np.zeros(plan.n_vars, dtype=bool)
-        for g, n in zip(groups, widths(groups, ratio), strict=True):
-            keep[g[:n]] = True
-        return flops_of(keep_vector(plan, keep))
+        return profile_cost(plan, groups, widths(groups, ratio, align), flops_of)
 
     # lowest_threshold wants a cost that falls as its argument rises: bisect on 1 - ratio
     return 1.0 - lowest_threshold(0.0, 1.0, lambda t: cost(1.0 - t), goal)
@@ -105,25 +115,19 @@ def width_profile(
     """Channels per group costing at most ``goal``: the largest uniform keep ratio, and with
     ``align`` > 1 every width a multiple of ``align``, then widened ``align`` channels at a time
     (the group with the smallest kept share first) while the profile stays within ``goal``."""
-
-    def cost(counts: list[int]) -> float:
-        keep = np.zeros(plan.n_vars, dtype=bool)
-        for g, n in zip(groups, counts, strict=True):
-            keep[g[:n]] = True
-        return flops_of(keep_vector(plan, keep))
-
+    counts = widths(groups, ratio_for_flops(plan, groups, flops_of, goal, align), align)
     if align <= 1:
-        return widths(groups, ratio_for_flops(plan, groups, flops_of, goal))
-    counts = widths(
-        groups, 1.0 - lowest_threshold(0.0, 1.0, lambda t: cost(widths(groups, 1.0 - t, align)), goal), align
-    )
+        return counts
     while True:
         wider = [
             i
             for i, g in enumerate(groups)
             if len(g) >= align
             and counts[i] + align <= len(g)
-            and cost([n + align if j == i else n for j, n in enumerate(counts)]) <= goal
+            and profile_cost(
+                plan, groups, [n + align if j == i else n for j, n in enumerate(counts)], flops_of
+            )
+            <= goal
         ]
         if not wider:
             return counts
