@@ -228,7 +228,7 @@ def test_standalone_modules_need_no_trunk(digits_origin: Path, tmp_path: Path) -
     from nnparts.client.extract.pipeline import decompose
     from nnparts.client.pack import load_package
 
-    params = DIGITS_FAST | {"trunk_fraction": None, "tail_goal": 0.5}
+    params = DIGITS_FAST | {"trunk_fraction": None, "tail_goal": 0.5, "reconstruct_tails": True}
     written = decompose(
         digits_origin,
         "digits",
@@ -271,3 +271,35 @@ def test_a_cached_teacher_trunk_distils_from_logits_of_flipped_copies(
                 settings=ExtractSettings(progress=False, params=params | bad),
             )
     assert not (tmp_path / "bad").exists()
+
+
+def test_refitting_a_pruned_trunk_brings_its_output_back_towards_the_origin() -> None:
+    from nnparts.client.extract.channels import with_fixed_residuals
+    from nnparts.client.extract.reconstruct import kept_indices, reconstruct
+
+    net = _resnet()
+    cost = graph_cost(net, 16, 16)
+    plan = with_fixed_residuals(analyse_channels(net.graph, cost.shapes), net.graph)
+    groups = variable_groups(plan)
+    score = torch.rand(plan.n_vars, generator=torch.Generator().manual_seed(0))
+    keep = keep_top(plan, groups, widths(groups, 0.5), score)
+    small_graph, small = extract(net.graph, net.state_tensors(), plan, keep)
+    pruned = GraphNet(small_graph, small).eval()
+    cut = "layer2.2.relu2"
+    trunk = [n.name for n in split_at(net.graph, cut, 32, cost.node_flops).trunk.nodes]
+    images = torch.randn(64, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+
+    def error() -> float:
+        with torch.no_grad():
+            s, t = pruned.run_values(images, stop_after=cut)[cut], net.run_values(images, stop_after=cut)[cut]
+        return float(((s - t) ** 2).sum() / (t**2).sum())
+
+    before = error()
+    report = reconstruct(pruned, net, kept_indices(plan, keep), trunk, images, batch=16)
+    assert before > 0.05  # pruning half the inner channels moved the cut's features
+    assert error() < 0.5 * before
+    refitted = [r["node"] for r in report]
+    assert "layer1.0.conv2" in refitted and not any(n.startswith("layer3") for n in refitted)
+    assert all(r["error_after"] <= r["error_before"] + 1e-3 for r in report)
+    # the refit changes weights only, never a shape: the pruned graph stays the same
+    assert {k: v.shape for k, v in pruned.state_tensors().items()} == {k: v.shape for k, v in small.items()}
