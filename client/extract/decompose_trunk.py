@@ -11,8 +11,9 @@
    ``reconstruct`` training images (:mod:`~nnparts.client.extract.reconstruct`; ResNet-20's trunk
    at 35 % of the FLOPs: 34 % -> 89 % val top-1 before any training), and the pruned network
    (trunk + the origin's tail) is fine-tuned at ``trunk_lr`` (below the tails' ``lr``: a refitted
-   trunk is near a good solution; 5e-4 reached 91.0 % val top-1 in 2 epochs, 2e-3 90.6 %) by distillation from the origin's logits with crop/flip
-   augmentation (with ``feature_weight`` > 0, also towards the origin's features at the cut).
+   trunk is near a good solution; 5e-4 reached 91.0 % val top-1 in 2 epochs, 2e-3 90.6 %) by
+   distillation from the origin's logits with crop/flip augmentation (with ``feature_weight`` > 0,
+   also towards the origin's features at the cut).
 3. **Tails**, jointly: each class scores the tail's channel variables by the Fisher importance of
    its own one-vs-rest loss (residual channels tied, so a tail may keep fewer stream channels) and
    keeps its best channels under one width profile whose FLOPs are ``tail_goal`` of the origin's,
@@ -497,6 +498,7 @@ class TrunkTailDecomposer:
         ratio = sum(counts) / max(1, sum(len(g) for g in groups))
         gen = torch.Generator().manual_seed(settings.seed + 2)
         n_calib = int(p["reconstruct"])
+        # drawn even with reconstruct_tails off: the tails' importance batches follow from ``gen``
         calib = (
             feats[torch.randperm(len(feats), generator=gen)[:n_calib]].to(device).float()
             if n_calib > 0
