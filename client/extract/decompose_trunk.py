@@ -400,6 +400,7 @@ class TrunkTailDecomposer:
         keep = keep_top(plan, groups, counts, importance)
         small_graph, small = extract(graph, net.state_tensors(), plan, keep)
         pruned = GraphNet(small_graph, small).to(device)
+        # the val top-1 after the refit is the fine-tuning log's step 0
         refit: dict[str, Any] = {"images": int(p["reconstruct"])}
         if int(p["reconstruct"]) > 0:
             refit["val_top1_before"] = round(top1(pruned, val.x, val.y, 512, device), 5)
@@ -407,7 +408,6 @@ class TrunkTailDecomposer:
             refit["convs"] = reconstruct(
                 pruned, teacher, kept_indices(plan, keep), [n.name for n in split.trunk.nodes], calib
             )
-            refit["val_top1_after"] = round(top1(pruned, val.x, val.y, 512, device), 5)
         plan_t = _train_plan(
             p,
             settings,

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from nnparts.client.extract.channels import ChannelPlan, keep_vector
-from nnparts.client.zoo.runtime import GraphNet
+from nnparts.client.zoo.runtime import GraphNet, layer_key
 
 
 def kept_indices(plan: ChannelPlan, keep_vars: np.ndarray) -> dict[str, torch.Tensor]:
@@ -65,7 +65,7 @@ def reconstruct(
     for node in graph.nodes:
         if node.op not in ("conv2d", "linear") or node.name not in wanted:
             continue
-        layer = student.layers[node.name.replace(".", "__")]
+        layer = student.layers[layer_key(node.name)]
         if not isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
             continue
         if isinstance(layer, torch.nn.Conv2d) and layer.groups != 1:
@@ -75,7 +75,7 @@ def reconstruct(
         other = [i for i in graph.node(adds[0]).inputs if i != node.name] if len(adds) == 1 else []
         last = adds[0] if other else node.name
         out_idx = kept[node.name]
-        gram = cross = torch.zeros(0, dtype=torch.float64)
+        gram = cross = torch.zeros((), dtype=torch.float64)  # sums of per-batch normal equations
         before = norm = 0.0
         with torch.no_grad():
             for start in range(0, len(images), batch):
@@ -88,8 +88,8 @@ def reconstruct(
                 rows = _rows(s[node.inputs[0]], layer).double()
                 y = (target.permute(0, 2, 3, 1) if target.dim() == 4 else target).reshape(-1, target.shape[1])
                 y = y.double()
-                gram = rows.T @ rows if not len(gram) else gram + rows.T @ rows
-                cross = rows.T @ y if not len(cross) else cross + rows.T @ y
+                gram = gram + rows.T @ rows
+                cross = cross + rows.T @ y
                 before += float(((s[node.name] - target) ** 2).sum())
                 norm += float((target.double() ** 2).sum())
             lam = ridge * float(torch.diagonal(gram).mean())

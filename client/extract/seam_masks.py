@@ -52,7 +52,7 @@ from torch.func import functional_call
 from nnparts.client.extract.channels import ChannelPlan
 from nnparts.client.extract.decompose_channel import ste_gate
 from nnparts.client.extract.steering import lowest_threshold
-from nnparts.client.zoo.runtime import GraphNet
+from nnparts.client.zoo.runtime import GraphNet, layer_key
 from nnparts.schemas.errors import UsageError
 
 Granularity = Literal["weight", "kernel", "channel"]
@@ -63,11 +63,6 @@ ALLOCATIONS: tuple[str, ...] = ("erk", "global")
 
 # node name -> (weight mask broadcastable to the weight, bias mask: channel granularity only, else None)
 Masks = dict[str, tuple[torch.Tensor, torch.Tensor | None]]
-
-
-def layer_key(node: str) -> str:
-    """The :class:`GraphNet` ``layers`` key of a node (dots are not allowed in module names)."""
-    return node.replace(".", "__")
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,9 @@ from tqdm.auto import tqdm
 from nnparts.client.extract.base import TensorData
 from nnparts.client.extract.joint_training import TrainPlan, distillation
 from nnparts.client.extract.joint_training import fine_tune as train_with_teacher
-from nnparts.client.extract.seam_masks import SeamMasks, layer_key
+from nnparts.client.extract.seam_masks import SeamMasks
 from nnparts.client.extract.steering import cubic_goal
+from nnparts.client.zoo.runtime import layer_key
 from nnparts.client.zoo.training import Augment, augment_batch
 
 #: the origin's logits on the target problem for a batch of inputs (see ``seam.problem_teacher``)

@@ -18,7 +18,8 @@ from nnparts.client.zoo.ir import Graph, Node
 from nnparts.schemas.errors import GraphError, WeightsError
 
 
-def _key(name: str) -> str:
+def layer_key(name: str) -> str:
+    """The ``layers`` / ``extra`` key of a node (dots are not allowed in module names)."""
     return name.replace(".", "__")
 
 
@@ -62,21 +63,25 @@ class GraphNet(nn.Module):
             conv.weight.data.copy_(self._param(tensors, p["weight"], (cout, cin // g, *k)))
             if "bias" in p and conv.bias is not None:
                 conv.bias.data.copy_(self._param(tensors, p["bias"], (cout,)))
-            self.layers[_key(node.name)] = conv
+            self.layers[layer_key(node.name)] = conv
         elif node.op == "linear":
             fin, fout = int(a["in_features"]), int(a["out_features"])
             lin = nn.Linear(fin, fout, bias="bias" in p)
             lin.weight.data.copy_(self._param(tensors, p["weight"], (fout, fin)))
             if "bias" in p and lin.bias is not None:
                 lin.bias.data.copy_(self._param(tensors, p["bias"], (fout,)))
-            self.layers[_key(node.name)] = lin
+            self.layers[layer_key(node.name)] = lin
         elif node.op == "affine":
             c = int(a["channels"])
-            self.extra[_key(node.name) + "__scale"] = nn.Parameter(self._param(tensors, p["scale"], (c,)))
-            self.extra[_key(node.name) + "__shift"] = nn.Parameter(self._param(tensors, p["shift"], (c,)))
+            self.extra[layer_key(node.name) + "__scale"] = nn.Parameter(
+                self._param(tensors, p["scale"], (c,))
+            )
+            self.extra[layer_key(node.name) + "__shift"] = nn.Parameter(
+                self._param(tensors, p["shift"], (c,))
+            )
         elif node.op == "position_mask":
             t = tensors[p["mask"]].detach().to(torch.float32)  # stored as bool bits
-            self.extra[_key(node.name) + "__mask"] = nn.Parameter(t, requires_grad=False)
+            self.extra[layer_key(node.name) + "__mask"] = nn.Parameter(t, requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)
@@ -122,11 +127,11 @@ class GraphNet(nn.Module):
     def _exec(self, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
         a, op = node.attrs, node.op
         if op in ("conv2d", "linear"):
-            out: torch.Tensor = self.layers[_key(node.name)](xs[0])
+            out: torch.Tensor = self.layers[layer_key(node.name)](xs[0])
             return out
         if op == "affine":
-            scale = self.extra[_key(node.name) + "__scale"]
-            shift = self.extra[_key(node.name) + "__shift"]
+            scale = self.extra[layer_key(node.name) + "__scale"]
+            shift = self.extra[layer_key(node.name) + "__shift"]
             shape = (1, -1, 1, 1) if xs[0].dim() == 4 else (1, -1)
             result: torch.Tensor = xs[0] * scale.view(shape) + shift.view(shape)
             return result
@@ -158,7 +163,7 @@ class GraphNet(nn.Module):
         if op == "flatten":
             return torch.flatten(xs[0], 1)
         if op == "position_mask":
-            masked: torch.Tensor = xs[0] * self.extra[_key(node.name) + "__mask"].unsqueeze(0)
+            masked: torch.Tensor = xs[0] * self.extra[layer_key(node.name) + "__mask"].unsqueeze(0)
             return masked
         if op == "select":
             return xs[0][:, list(a["indices"])]
@@ -175,14 +180,14 @@ class GraphNet(nn.Module):
         for node in self.graph.nodes:
             p = node.params
             if node.op in ("conv2d", "linear"):
-                layer = self.layers[_key(node.name)]
+                layer = self.layers[layer_key(node.name)]
                 assert isinstance(layer, (nn.Conv2d, nn.Linear))
                 out[p["weight"]] = layer.weight.detach().clone()
                 if "bias" in p and layer.bias is not None:
                     out[p["bias"]] = layer.bias.detach().clone()
             elif node.op == "affine":
-                out[p["scale"]] = self.extra[_key(node.name) + "__scale"].detach().clone()
-                out[p["shift"]] = self.extra[_key(node.name) + "__shift"].detach().clone()
+                out[p["scale"]] = self.extra[layer_key(node.name) + "__scale"].detach().clone()
+                out[p["shift"]] = self.extra[layer_key(node.name) + "__shift"].detach().clone()
             elif node.op == "position_mask":
-                out[p["mask"]] = self.extra[_key(node.name) + "__mask"].detach().clone() != 0
+                out[p["mask"]] = self.extra[layer_key(node.name) + "__mask"].detach().clone() != 0
         return out
