@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +23,7 @@ from huggingface_hub import HfApi
 
 from nnparts.index._pinned_get import NotPlain, get_pinned
 from nnparts.index.hub import HubIndex
-from nnparts.schemas.errors import IntegrityError, NnpartsError
+from nnparts.schemas.errors import IntegrityError, NnpartsError, RegistryError
 from nnparts.schemas.integrity import sha256_file
 from nnparts.schemas.package import read_manifest, verify_package
 
@@ -95,6 +97,22 @@ def test_a_length_other_than_the_pin_is_refused_before_reading(served: str, tmp_
     with pytest.raises(IntegrityError) as exc:
         get_pinned(served, tmp_path / "w.bin", size=pin, sha256=SHA)
     _refused(exc, f"declares {len(DATA)} bytes, the manifest pins {pin}")
+    assert _left(tmp_path) == []
+
+
+def test_a_file_that_cannot_fit_is_refused_before_reading(served: str, tmp_path: Path) -> None:
+    """The temp file's blocks are reserved up front, so a file-size limit (as a full disk) stops the
+    download at once, with one line and nothing left behind."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, hard))
+    try:
+        with pytest.raises(RegistryError) as exc:
+            get_pinned(served, tmp_path / "w.bin", size=len(DATA), sha256=SHA, what="zoo/a@1 w.bin")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    _refused(exc, "zoo/a@1 w.bin", f"no room for its {len(DATA)} bytes", "free disk space")
     assert _left(tmp_path) == []
 
 
