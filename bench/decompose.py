@@ -105,7 +105,8 @@ CPU: dict[str, Any] = {
     "mixed_train_per_class": 1000,
     "mixed_val_per_class": None,
     "mixed_epochs": 12,
-    "weakcat": {"trunk_epochs": 1.0, "tail_epochs": 1.5},
+    # half the trunk's default pass (the same images as one live epoch) and 2.5 tail epochs
+    "weakcat": {"trunk_epochs": 0.5, "tail_epochs": 2.5},
     "weakcat_methods": ["trunk"],
     "weakcat_test_per_class": None,
     "train_timing_batches": 5,
