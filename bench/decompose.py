@@ -197,10 +197,15 @@ def _size_row(ms: Any, origin_bytes: int) -> dict[str, Any]:
     }
 
 
-def part_a(dec: Decomposer, cfg: dict[str, Any], device: str) -> list[dict[str, Any]]:
+def part_a(
+    dec: Decomposer,
+    cfg: dict[str, Any],
+    device: str,
+    fixtures: tuple[str, ...] = ("resnet20-cifar10", "resnet56-cifar10"),
+) -> list[dict[str, Any]]:
     rows = []
     per_batch: dict[int, float] = {}
-    for fixture in ("resnet20-cifar10", "resnet56-cifar10"):
+    for fixture in fixtures:
         fx = fixture_json(fixture)
         depth = int(fx["architecture"]["depth"])
         if depth == 20:
@@ -438,6 +443,49 @@ def part_d(base: Decomposer, cfg: dict[str, Any], work: Path) -> list[dict[str, 
     return rows
 
 
+def a_table(a: list[dict[str, Any]]) -> str:
+    """Part (a)'s table: one row per origin and method."""
+    return md_table(
+        [
+            "origin",
+            "method",
+            "test n",
+            "origin top-1",
+            "composed (argmax)",
+            "composed (vote)",
+            "cost pp",
+            "module bin. acc / origin",
+            "1 class FLOPs (mean / max)",
+            "1 class bytes (max)",
+            "each further class bytes (max)",
+            "trunk FLOPs / bytes",
+            "decompose s",
+            "train s (est.)",
+            "decompose / train",
+        ],
+        [
+            [
+                r["origin"],
+                r["method"],
+                r["test_samples"],
+                pct(r["origin_top1"]),
+                pct(r["composed_top1_argmax"]),
+                pct(r["composed_top1_vote"]),
+                f"{r['cost_pp_argmax']} ± {r['cost_pp_ci95']}",
+                f"{r['module_binary_accuracy_mean']:.4f} / {r['origin_binary_accuracy_mean']:.4f}",
+                f"{pct(r['flops_fraction_mean'])} / {pct(r['flops_fraction_max'])}",
+                pct(r["one_class_bytes_fraction_max"]),
+                pct(r["further_class_bytes_fraction_max"]),
+                f"{pct(r['trunk_flops_fraction'])} / {pct(r['trunk_bytes_fraction'])}",
+                r["decompose_seconds_all_classes"],
+                r["train_seconds_estimate"],
+                f"1/{1 / r['decompose_over_train']:.0f}" if r["decompose_over_train"] else "-",
+            ]
+            for r in a
+        ],
+    )
+
+
 def report(doc: dict[str, Any]) -> str:
     a, b, c, d = (
         doc["a_decomposition_cost"],
@@ -457,45 +505,7 @@ def report(doc: dict[str, Any]) -> str:
         "",
         "## (a) decomposition cost",
         "",
-        md_table(
-            [
-                "origin",
-                "method",
-                "test n",
-                "origin top-1",
-                "composed (argmax)",
-                "composed (vote)",
-                "cost pp",
-                "module bin. acc / origin",
-                "1 class FLOPs (mean / max)",
-                "1 class bytes (max)",
-                "each further class bytes (max)",
-                "trunk FLOPs / bytes",
-                "decompose s",
-                "train s (est.)",
-                "decompose / train",
-            ],
-            [
-                [
-                    r["origin"],
-                    r["method"],
-                    r["test_samples"],
-                    pct(r["origin_top1"]),
-                    pct(r["composed_top1_argmax"]),
-                    pct(r["composed_top1_vote"]),
-                    f"{r['cost_pp_argmax']} ± {r['cost_pp_ci95']}",
-                    f"{r['module_binary_accuracy_mean']:.4f} / {r['origin_binary_accuracy_mean']:.4f}",
-                    f"{pct(r['flops_fraction_mean'])} / {pct(r['flops_fraction_max'])}",
-                    pct(r["one_class_bytes_fraction_max"]),
-                    pct(r["further_class_bytes_fraction_max"]),
-                    f"{pct(r['trunk_flops_fraction'])} / {pct(r['trunk_bytes_fraction'])}",
-                    r["decompose_seconds_all_classes"],
-                    r["train_seconds_estimate"],
-                    f"1/{1 / r['decompose_over_train']:.0f}" if r["decompose_over_train"] else "-",
-                ]
-                for r in a
-            ],
-        ),
+        a_table(a),
         "",
         "Per class (resnet20-cifar10, trunk + tails): FLOPs of trunk + tail / bytes of trunk + tail / "
         "bytes of the tail alone (what each further class of the same origin adds), as fractions of the origin:",
@@ -622,8 +632,15 @@ def plot_accuracy_flops(a: list[dict[str, Any]], out: Path) -> None:
 
 
 def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    out = a_targets(doc["a_decomposition_cost"])
+    out += other_targets(doc)
+    return out
+
+
+def a_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Part (a)'s verdicts: composed cost, per-class FLOPs and bytes, decomposition time."""
     out = []
-    for r in doc["a_decomposition_cost"]:
+    for r in rows:
         out.append(
             {
                 "target": f"composed 10-class top-1 >= origin - 1.0 pp [Pan & Rajan 1.77]: {r['origin']} {r['method']}",
@@ -657,6 +674,12 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": r["decompose_over_train"] <= TARGETS["decompose_over_train"],
                 }
             )
+    return out
+
+
+def other_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Parts (b), (c) and (d): reuse within and across data sets, replacement."""
+    out = []
     b = doc["b_reuse_within"]
     mean_b = float(np.mean([r["composed_minus_scratch_pp"] for r in b]))
     out.append(
