@@ -1,11 +1,13 @@
 """Benchmark of trunk + tails on ResNet-56 (issue 17, "ResNet-56: the same cost bound").
 
     .venv/bin/python bench/decompose_resnet56.py --quick         # smoke run, a few minutes
-    .venv/bin/python bench/decompose_resnet56.py --scale cpu     # the defaults on 2 CPU cores (~1 h)
+    .venv/bin/python bench/decompose_resnet56.py --scale cpu     # the defaults on 2 CPU cores (~70 min)
 
 ``bench/decompose.py --scale cpu`` has no room for it: ResNet-56 costs about 3x ResNet-20 per image,
-so its decomposition at the defaults takes about an hour here on its own. This benchmark runs part
-(a) of ``bench/decompose.py`` for ``resnet56-cifar10`` alone, with the same code, data halves
+so its decomposition at the defaults takes about 70 minutes here on its own (about 4100 s,
+projected from a stopped run: forwards 800 s, one trunk pass 902 s, tails 1.9 s per step). This
+benchmark runs part (a) of ``bench/decompose.py`` for ``resnet56-cifar10`` alone, with the same
+code, data halves
 (val = the first 5000 test images, test = the other 5000) and the same targets: composed 10-class
 top-1 against the origin's, FLOPs and bytes of one class and of each further class, decomposition
 wall time against the origin's training time (training batches of ResNet-56 timed in the same run).
