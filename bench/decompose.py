@@ -510,7 +510,7 @@ def report(doc: dict[str, Any]) -> str:
         "Per class (resnet20-cifar10, trunk + tails): FLOPs of trunk + tail / bytes of trunk + tail / "
         "bytes of the tail alone (what each further class of the same origin adds), as fractions of the origin:",
         "",
-        _per_class_table(a),
+        per_class_table(a),
         "",
         "![accuracy vs FLOPs](decompose_accuracy_flops.png)",
         "",
@@ -589,8 +589,9 @@ def report(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _per_class_table(a: list[dict[str, Any]]) -> str:
-    rows = [r for r in a if r["origin"] == "resnet20-cifar10" and r["method_name"] == "trunk"]
+def per_class_table(a: list[dict[str, Any]], origin: str = "resnet20-cifar10") -> str:
+    """Per class of ``origin``'s trunk + tails row: FLOPs and bytes of trunk + tail, bytes of the tail."""
+    rows = [r for r in a if r["origin"] == origin and r["method_name"] == "trunk"]
     if not rows:
         return ""
     r = rows[0]

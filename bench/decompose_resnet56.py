@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from _common import start_session, targets_section, write_results
-from decompose import TARGETS, a_table, a_targets, part_a
+from decompose import TARGETS, a_table, a_targets, part_a, per_class_table
 
 FIXTURE = "resnet56-cifar10"
 CPU: dict[str, Any] = {
@@ -55,12 +55,7 @@ def report(doc: dict[str, Any]) -> str:
         "",
         "Per class: FLOPs of trunk + tail / bytes of trunk + tail / bytes of the tail alone:",
         "",
-        "\n".join(
-            f"- {c}: {100 * f:.2f} % / {100 * r['per_class_bytes_fraction'][c]:.2f} % / "
-            f"{100 * r['per_class_own_bytes_fraction'][c]:.2f} %"
-            for r in a
-            for c, f in r["per_class_flops_fraction"].items()
-        ),
+        per_class_table(a, FIXTURE),
         "",
         "Definitions as in bench/results/decompose.md (training time: timed SGD steps of ResNet-56 at "
         "batch 256 times the fixture's epochs and batches; cost ± x: 95 % interval of the paired difference).",

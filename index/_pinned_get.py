@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from nnparts.schemas.errors import IntegrityError, RegistryError, RemoteError
+from nnparts.schemas.errors import FULL_DISK_ERRNOS, IntegrityError, RegistryError, RemoteError
 from nnparts.schemas.integrity import shareable
 
 STEP = 4 * 1024 * 1024  # bytes per splice / hash hand-over
@@ -256,7 +256,7 @@ def _reserve(fd: int, size: int, label: str) -> None:
     try:
         os.posix_fallocate(fd, 0, size)
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if exc.errno in FULL_DISK_ERRNOS:
             raise RegistryError(
                 f"{label}: no room for its {size} bytes ({exc.strerror})", hint="free disk space and retry"
             ) from exc

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import errno
 import sqlite3
 
 from nnparts.registry.errors import InsufficientStorage
+from nnparts.schemas.errors import FULL_DISK_ERRNOS
 
-#: ENOSPC: no space left; EDQUOT: quota exceeded; EFBIG: a file-size limit (RLIMIT_FSIZE) reached.
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _SQLITE_FULL = 13
 
 
@@ -30,7 +28,7 @@ def as_storage_full(err: BaseException) -> InsufficientStorage | None:
 
 def _is_full(err: BaseException) -> bool:
     if isinstance(err, OSError):
-        return err.errno in _FULL_ERRNOS
+        return err.errno in FULL_DISK_ERRNOS
     if isinstance(err, sqlite3.Error):
         code = getattr(err, "sqlite_errorcode", None)
         return (isinstance(code, int) and code & 0xFF == _SQLITE_FULL) or "disk is full" in str(err)

@@ -30,7 +30,12 @@ was received and the next step.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
+
+#: the OS errors that mean "the disk is full": ENOSPC no space left, EDQUOT quota exceeded, EFBIG a
+#: file-size limit (RLIMIT_FSIZE) reached
+FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class NnpartsError(Exception):
